@@ -1,0 +1,59 @@
+//! What this worker can build and how loaded it is, for Cloudly's scheduling.
+
+use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
+
+use crate::machine::disk_free_gb;
+use crate::state::AppState;
+
+pub const BUILD_TYPES: &[&str] = &["baseos-image"];
+pub const ARCHITECTURES: &[&str] = &["amd64", "arm64", "rpi"];
+pub const IMAGE_KINDS: &[&str] = &["ubuntu-iso", "balena-raw"];
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Capabilities<'a> {
+    // The original service's seven fields, unchanged in name and meaning.
+    worker_id: &'a str,
+    supported_build_types: &'static [&'static str],
+    supported_architectures: &'static [&'static str],
+    supported_image_kinds: &'static [&'static str],
+    cpu_cores: u32,
+    memory_gb: u64,
+    workdir: String,
+    // Additions: load, capacity and which optional parts of the contract are offered.
+    version: &'static str,
+    max_concurrent_jobs: usize,
+    queue_capacity: usize,
+    running_jobs: usize,
+    queued_jobs: usize,
+    accepting_jobs: bool,
+    disk_free_gb: u64,
+    features: &'static [&'static str],
+}
+
+/// Never needs a token: schedulers probe workers before they hold a job for them.
+#[get("/corebuild/v1/capabilities")]
+pub async fn capabilities(state: web::Data<AppState>) -> HttpResponse {
+    let machine = state.machine();
+    // An unreadable filesystem reports no free space rather than failing the probe.
+    let disk_free_gb = disk_free_gb(state.workdir()).unwrap_or(0);
+    HttpResponse::Ok().json(Capabilities {
+        worker_id: state.worker_id(),
+        supported_build_types: BUILD_TYPES,
+        supported_architectures: ARCHITECTURES,
+        supported_image_kinds: IMAGE_KINDS,
+        cpu_cores: machine.cpu_cores,
+        memory_gb: machine.memory_gb,
+        workdir: state.workdir().display().to_string(),
+        version: env!("CARGO_PKG_VERSION"),
+        max_concurrent_jobs: state.executor_size().get(),
+        queue_capacity: state.queue_capacity().get(),
+        // No job engine yet: nothing runs or waits, and nothing is refused.
+        running_jobs: 0,
+        queued_jobs: 0,
+        accepting_jobs: true,
+        disk_free_gb,
+        features: &[],
+    })
+}

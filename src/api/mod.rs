@@ -1,0 +1,35 @@
+//! The HTTP surface: routes, the token check, extractor settings and the single
+//! mapping from errors to answers.
+
+pub mod auth;
+mod capabilities;
+pub mod error;
+mod extract;
+mod health;
+mod request_log;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+pub use error::ApiError;
+
+/// Registers every route and the settings that keep error answers in one shape.
+pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(extract::json_config(max_body_bytes))
+            .app_data(extract::query_config())
+            .app_data(extract::path_config())
+            .service(health::health)
+            .service(capabilities::capabilities)
+            .default_service(web::to(not_found));
+    }
+}
+
+pub use request_log::log_request;
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}

@@ -1,0 +1,37 @@
+//! One log line per HTTP request. Only method, path, status and duration: headers and
+//! bodies carry tokens and secrets, and the query string is left out with them.
+
+use std::time::Instant;
+
+use actix_web::Error;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+
+pub async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let result = next.call(req).await;
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match &result {
+        Ok(response) => tracing::info!(
+            %method,
+            path,
+            status = response.status().as_u16(),
+            duration_ms,
+            "http request"
+        ),
+        Err(err) => tracing::warn!(
+            %method,
+            path,
+            status = err.as_response_error().status_code().as_u16(),
+            duration_ms,
+            "http request"
+        ),
+    }
+    result
+}

@@ -1,0 +1,112 @@
+//! The command line: `corebuild` (or `corebuild serve`) runs the worker.
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "corebuild",
+    version,
+    about = "Build worker for serve.zone BaseOS images"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// With no subcommand, corebuild serves: the same options as `serve`.
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the worker's HTTP service (the default).
+    Serve(Config),
+}
+
+impl Cli {
+    /// Parses the process's arguments and environment; on a bad value prints an error
+    /// that names the environment variable and exits non-zero.
+    pub fn parse_or_exit() -> Self {
+        Self::try_parse_from_args(std::env::args_os()).unwrap_or_else(|message| {
+            eprint!("{message}");
+            std::process::exit(2)
+        })
+    }
+
+    /// Like [`Cli::parse_or_exit`] but returns the rendered message, for tests.
+    /// `--help` and `--version` print and exit as usual.
+    pub fn try_parse_from_args<I, T>(args: I) -> Result<Self, String>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        match Self::try_parse_from(args) {
+            Ok(cli) => Ok(cli),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+                ) =>
+            {
+                err.exit()
+            }
+            Err(err) => Err(name_the_variable(&err)),
+        }
+    }
+
+    /// The configuration to serve with, whichever way it was given.
+    pub fn into_serve_config(self) -> Config {
+        match self.command {
+            Some(Command::Serve(config)) => config,
+            None => self.serve,
+        }
+    }
+}
+
+/// clap names the flag (`'--port <PORT>'`) even when the value came from the
+/// environment, which is how operators configure corebuild; name both.
+fn name_the_variable(err: &clap::Error) -> String {
+    let rendered = err.render().to_string();
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return rendered;
+    };
+    let long = arg
+        .split_whitespace()
+        .next()
+        .unwrap_or(arg)
+        .trim_start_matches("--");
+    let command = Cli::command();
+    let env = command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .and_then(|a| a.get_env())
+        .and_then(|e| e.to_str());
+    match env {
+        Some(env) => rendered.replace(&format!("'{arg}'"), &format!("{env} (--{long})")),
+        None => rendered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_value_names_the_flag_and_the_variable() {
+        let message = Cli::try_parse_from_args(["corebuild", "--port", "abc"]).unwrap_err();
+        assert!(message.contains("COREBUILD_PORT (--port)"), "{message}");
+        assert!(message.contains("'abc'"), "{message}");
+    }
+
+    #[test]
+    fn serve_is_the_default_subcommand() {
+        let plain = Cli::try_parse_from_args(["corebuild", "--port", "4000"]).unwrap();
+        assert_eq!(plain.into_serve_config().port, 4000);
+        let explicit = Cli::try_parse_from_args(["corebuild", "serve", "--port", "4001"]).unwrap();
+        assert_eq!(explicit.into_serve_config().port, 4001);
+    }
+}

@@ -1,0 +1,147 @@
+//! Configuration: the environment, parsed once at start-up into typed values.
+//!
+//! Every variable of the contract (section 7) is a field here. clap's `env` support
+//! means `corebuild serve --help` documents each variable, a flag can override it, and a
+//! value that does not parse stops start-up before anything binds or spawns.
+
+use std::net::IpAddr;
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use bytesize::ByteSize;
+use clap::{Args, ValueEnum};
+
+use crate::secret::Secret;
+
+/// S3 refuses multipart parts below 5 MiB (except the last one) and above 5 GiB.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// HTTP port to listen on.
+    #[arg(long, env = "COREBUILD_PORT", default_value_t = 3060)]
+    pub port: u16,
+
+    /// Address to listen on.
+    #[arg(long, env = "COREBUILD_BIND", default_value = "0.0.0.0")]
+    pub bind: IpAddr,
+
+    /// Shared token required by the job endpoints; unset (or empty) means no check.
+    #[arg(long, env = "COREBUILD_TOKEN", hide_env_values = true)]
+    pub token: Option<Secret>,
+
+    /// Folder for job workspaces; created at start-up when missing.
+    #[arg(long, env = "COREBUILD_WORKDIR", default_value = ".nogit/workdir")]
+    pub workdir: PathBuf,
+
+    /// Worker id reported in capabilities [default: <hostname>-<pid>].
+    #[arg(long, env = "COREBUILD_WORKER_ID")]
+    pub worker_id: Option<String>,
+
+    /// The image builder's command line, split into words like a shell would.
+    #[arg(long, env = "ISO_CREATOR_COMMAND", default_value = "isocreator")]
+    pub iso_creator_command: String,
+
+    /// Jobs run at once [default: sized from CPU cores and memory].
+    #[arg(long, env = "COREBUILD_MAX_CONCURRENCY")]
+    pub max_concurrency: Option<NonZeroUsize>,
+
+    /// CPU cores one job needs, for sizing the executor pool.
+    #[arg(long, env = "COREBUILD_CPUS_PER_JOB", default_value = "2")]
+    pub cpus_per_job: NonZeroU32,
+
+    /// GiB of memory one job needs, for sizing the executor pool.
+    #[arg(long, env = "COREBUILD_MEMORY_GB_PER_JOB", default_value = "4")]
+    pub memory_gb_per_job: NonZeroU32,
+
+    /// Jobs that may wait for a free executor (running jobs not counted).
+    #[arg(long, env = "COREBUILD_QUEUE_CAPACITY", default_value = "16")]
+    pub queue_capacity: NonZeroUsize,
+
+    /// Time limit of one job, in seconds.
+    #[arg(long, env = "COREBUILD_JOB_TIMEOUT_SECS", default_value = "7200")]
+    pub job_timeout_secs: NonZeroU64,
+
+    /// How long finished jobs stay queryable, in seconds.
+    #[arg(long, env = "COREBUILD_JOB_RETENTION_SECS", default_value_t = 86400)]
+    pub job_retention_secs: u64,
+
+    /// At most this many finished jobs are kept in memory.
+    #[arg(long, env = "COREBUILD_MAX_RETAINED_JOBS", default_value_t = 1000)]
+    pub max_retained_jobs: usize,
+
+    /// Log lines kept per job.
+    #[arg(long, env = "COREBUILD_LOG_LINES", default_value = "10000")]
+    pub log_lines: NonZeroUsize,
+
+    /// Seconds running jobs get to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "COREBUILD_SHUTDOWN_GRACE_SECS", default_value_t = 600)]
+    pub shutdown_grace_secs: u64,
+
+    /// Multipart upload part size (`16MiB`, `8MB` or bytes; 5 MiB to 5 GiB).
+    #[arg(long, env = "COREBUILD_UPLOAD_PART_SIZE", default_value = "16MiB", value_parser = parse_part_size)]
+    pub upload_part_size: ByteSize,
+
+    /// Parts of one upload in flight at once.
+    #[arg(long, env = "COREBUILD_UPLOAD_CONCURRENCY", default_value = "4")]
+    pub upload_concurrency: NonZeroUsize,
+
+    /// Largest accepted request body (`1MiB`, `64KB` or bytes).
+    #[arg(long, env = "COREBUILD_MAX_BODY_BYTES", default_value = "1MiB", value_parser = parse_body_limit)]
+    pub max_body_bytes: ByteSize,
+
+    /// Format of the service's own logs; `RUST_LOG` sets the filter.
+    #[arg(long, env = "COREBUILD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    /// The id reported in capabilities: configured, or `<hostname>-<pid>`.
+    pub fn resolved_worker_id(&self) -> String {
+        match &self.worker_id {
+            Some(id) if !id.trim().is_empty() => id.clone(),
+            _ => {
+                let host = nix::unistd::gethostname()
+                    .ok()
+                    .and_then(|h| h.into_string().ok())
+                    .unwrap_or_else(|| "localhost".to_owned());
+                format!("{host}-{}", std::process::id())
+            }
+        }
+    }
+
+    /// The configured token, where one is set and not empty.
+    pub fn required_token(&self) -> Option<&Secret> {
+        self.token.as_ref().filter(|t| !t.expose().is_empty())
+    }
+}
+
+fn parse_size(value: &str) -> Result<ByteSize, String> {
+    ByteSize::from_str(value.trim())
+        .map_err(|_| "expected a size such as `16MiB`, `8MB` or a number of bytes".to_owned())
+}
+
+fn parse_part_size(value: &str) -> Result<ByteSize, String> {
+    let size = parse_size(value)?;
+    if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&size.as_u64()) {
+        return Err("S3 parts must be between 5MiB and 5GiB".to_owned());
+    }
+    Ok(size)
+}
+
+fn parse_body_limit(value: &str) -> Result<ByteSize, String> {
+    let size = parse_size(value)?;
+    // Below this a job request with its descriptor could never fit.
+    if size.as_u64() < 1024 {
+        return Err("the body limit must be at least 1KiB".to_owned());
+    }
+    Ok(size)
+}

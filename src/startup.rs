@@ -1,0 +1,132 @@
+//! Builds the application from a configuration: workdir, host facts, listener, server.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use tokio_util::sync::CancellationToken;
+
+use crate::api;
+use crate::config::Config;
+use crate::machine::{MachineFacts, executor_size};
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("COREBUILD_WORKDIR {path}: {source}")]
+    Workdir { path: PathBuf, source: io::Error },
+    #[error("cannot listen on {address} (COREBUILD_BIND/COREBUILD_PORT): {source}")]
+    Bind {
+        address: SocketAddr,
+        source: io::Error,
+    },
+    #[error("cannot read the host's CPU and memory: {0}")]
+    Machine(io::Error),
+}
+
+/// A bound, not yet running, worker. Binding happens in [`Application::build`], so the
+/// port is known before serving (tests bind port 0 and read it back).
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let workdir = prepare_workdir(&config.workdir)?;
+        let machine = MachineFacts::read().map_err(StartupError::Machine)?;
+        let pool = executor_size(
+            machine,
+            config.cpus_per_job,
+            config.memory_gb_per_job,
+            config.max_concurrency,
+        );
+        let state = AppState::new(&config, workdir, machine, pool);
+
+        let requested = SocketAddr::new(config.bind, config.port);
+        let listener = TcpListener::bind(requested).map_err(|source| StartupError::Bind {
+            address: requested,
+            source,
+        })?;
+        let address = listener.local_addr().map_err(|source| StartupError::Bind {
+            address: requested,
+            source,
+        })?;
+
+        let max_body = usize::try_from(config.max_body_bytes.as_u64()).unwrap_or(usize::MAX);
+        let data = web::Data::new(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(api::log_request))
+                .app_data(data.clone())
+                .configure(api::configure(max_body))
+        })
+        // Signals are ours to handle: shutdown drains jobs, not just connections.
+        .disable_signals()
+        .listen(listener)
+        .map_err(|source| StartupError::Bind { address, source })?
+        .run();
+
+        tracing::info!(
+            %address,
+            worker_id = state.worker_id(),
+            workdir = %state.workdir().display(),
+            cpu_cores = machine.cpu_cores,
+            memory_gb = machine.memory_gb,
+            max_concurrent_jobs = pool.get(),
+            "corebuild listening"
+        );
+        Ok(Self {
+            address,
+            server,
+            state,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops accepting connections and lets
+    /// the requests in flight finish.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> io::Result<()> {
+        let handle = self.server.handle();
+        let server = self.server;
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => return result,
+            () = shutdown.cancelled() => {}
+        }
+        tracing::info!("shutting down");
+        // The server future itself carries out the stop, so poll both together.
+        let ((), result) = tokio::join!(handle.stop(true), server);
+        result
+    }
+}
+
+/// Creates the workdir when missing and proves it writable, so a bad path fails at
+/// start-up and not in the first job. Returns it absolute.
+fn prepare_workdir(path: &Path) -> Result<PathBuf, StartupError> {
+    let fail = |source| StartupError::Workdir {
+        path: path.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(path).map_err(fail)?;
+    let absolute = std::fs::canonicalize(path).map_err(fail)?;
+    let probe = absolute.join(".corebuild-write-check");
+    std::fs::write(&probe, b"").map_err(fail)?;
+    std::fs::remove_file(&probe).map_err(fail)?;
+    Ok(absolute)
+}

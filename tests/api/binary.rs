@@ -1,0 +1,92 @@
+//! The real binary, as systemd runs it: start, serve, stop on a signal.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Starts `corebuild` with a clean environment plus `env`, JSON logs on stdout.
+pub fn corebuild(env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_corebuild"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("COREBUILD_LOG_FORMAT", "json")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Reads the JSON log until the "listening" line and returns the address it names.
+async fn wait_for_address(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let find = async {
+        while let Some(line) = lines.next_line().await.expect("read log") {
+            let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if event["message"] == "corebuild listening" {
+                return event["address"].as_str().expect("address field").to_owned();
+            }
+        }
+        panic!("corebuild exited before listening");
+    };
+    let address = tokio::time::timeout(Duration::from_secs(30), find)
+        .await
+        .expect("corebuild did not start listening in time");
+    // Keep draining the log so the worker never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    address
+}
+
+async fn stops_cleanly_on(signal: Signal) {
+    let workdir = tempfile::tempdir().unwrap();
+    let work = workdir.path().join("work");
+    let mut child = corebuild(&[
+        ("COREBUILD_BIND", "127.0.0.1"),
+        ("COREBUILD_PORT", "0"),
+        ("COREBUILD_WORKDIR", work.to_str().unwrap()),
+    ])
+    .spawn()
+    .expect("spawn corebuild");
+    let address = wait_for_address(&mut child).await;
+    assert!(work.is_dir(), "the missing workdir was created");
+
+    let body: Value = reqwest::get(format!("http://{address}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["ok"], true);
+
+    let pid = Pid::from_raw(child.id().unwrap() as i32);
+    kill(pid, signal).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("corebuild did not stop after the signal")
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status after {signal}: {status}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_worker_with_status_zero() {
+    stops_cleanly_on(Signal::SIGTERM).await;
+}
+
+#[tokio::test]
+async fn sigint_stops_the_worker_with_status_zero() {
+    stops_cleanly_on(Signal::SIGINT).await;
+}

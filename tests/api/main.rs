@@ -1,0 +1,7 @@
+//! HTTP-level tests: one module per capability, sharing `helpers`.
+
+mod binary;
+mod capabilities;
+mod config;
+mod health;
+mod helpers;

@@ -27,7 +27,11 @@ async fn capabilities_report_every_field_with_its_type() {
     let workdir = body["workdir"].as_str().unwrap();
     assert!(workdir.starts_with('/'), "workdir is absolute: {workdir}");
     let expected = app.workdir.path().join("work").canonicalize().unwrap();
-    assert_eq!(workdir, expected.to_str().unwrap(), "the workdir was created");
+    assert_eq!(
+        workdir,
+        expected.to_str().unwrap(),
+        "the workdir was created"
+    );
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     assert!(body["maxConcurrentJobs"].as_u64().unwrap() >= 1);
     assert_eq!(body["queueCapacity"], 16);

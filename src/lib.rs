@@ -11,6 +11,7 @@
 //! - [`telemetry`], [`shutdown`]: logging and signal handling for `main`.
 
 pub mod api;
+pub mod build;
 pub mod cli;
 pub mod config;
 pub mod machine;

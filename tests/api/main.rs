@@ -5,3 +5,4 @@ mod capabilities;
 mod config;
 mod health;
 mod helpers;
+mod isocreator_config;

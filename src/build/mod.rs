@@ -4,8 +4,11 @@
 pub mod fields;
 pub mod isocreator_config;
 pub mod job;
+mod lines;
+pub mod runner;
 pub mod s3_target;
 pub mod wire;
+pub mod workspace;
 
 pub use fields::FieldError;
 pub use job::Job;

@@ -1,0 +1,207 @@
+//! Runs isocreator: never through a shell, in its own process group, output streamed
+//! into the job's log, bounded in time, and with nothing of it left behind.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::BufReader;
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+use super::lines::for_each_line;
+use crate::jobs::log::{JobLog, MAX_LINE_BYTES, Stream};
+
+/// Between SIGTERM to the group and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(10);
+/// How long to wait for output pipes after the group is gone (a process that left the
+/// group could hold them open forever).
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// `ISO_CREATOR_COMMAND`, split into words once at start-up.
+#[derive(Debug, Clone)]
+pub struct IsoCreator {
+    program: String,
+    args: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("ISO_CREATOR_COMMAND {0}")]
+pub struct CommandError(&'static str);
+
+/// Why a build did not produce an artifact: an outcome of the job, not a worker error.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildFailure {
+    #[error("isocreator command not found: {0}")]
+    NotFound(String),
+    #[error("isocreator could not be started ({program}): {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("isocreator exited with status {0}")]
+    Exit(i32),
+    #[error("isocreator was killed by signal {0}")]
+    Signal(String),
+    #[error("isocreator exited 0 but wrote no artifact at {0}")]
+    NoArtifact(String),
+    #[error("isocreator ran past the time limit of {0} seconds")]
+    TimedOut(u64),
+    #[error("the job was cancelled")]
+    Cancelled,
+    #[error("workspace: {0}")]
+    Workspace(std::io::Error),
+}
+
+impl IsoCreator {
+    pub fn parse(command: &str) -> Result<Self, CommandError> {
+        let mut words = shell_words::split(command)
+            .map_err(|_| CommandError("has an unmatched quote"))?
+            .into_iter();
+        let program = words.next().ok_or(CommandError("is empty"))?;
+        Ok(Self {
+            program,
+            args: words.collect(),
+        })
+    }
+
+    /// Runs `<command> build --config <config>` in `workspace` until it exits, the
+    /// time limit passes, or `cancel` fires; then makes sure its whole group is gone.
+    pub async fn run(
+        &self,
+        config: &Path,
+        workspace: &Path,
+        log: &Arc<JobLog>,
+        limit: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<(), BuildFailure> {
+        let mut child = Command::new(&self.program)
+            .args(&self.args)
+            .arg("build")
+            .arg("--config")
+            .arg(config)
+            .current_dir(workspace)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::NotFound => BuildFailure::NotFound(self.program.clone()),
+                _ => BuildFailure::Spawn {
+                    program: self.program.clone(),
+                    source,
+                },
+            })?;
+        let group = child.id().map(|id| Pid::from_raw(id as i32));
+        let readers = spawn_readers(&mut child, log);
+
+        let outcome = tokio::select! {
+            status = child.wait() => Ok(status),
+            () = tokio::time::sleep(limit) => Err(BuildFailure::TimedOut(limit.as_secs())),
+            () = cancel.cancelled() => Err(BuildFailure::Cancelled),
+        };
+        let status = match outcome {
+            Ok(status) => status,
+            Err(failure) => {
+                if let Some(group) = group {
+                    terminate(&mut child, group, log).await;
+                }
+                finish_readers(readers).await;
+                return Err(failure);
+            }
+        };
+        // isocreator is gone; anything it left running in its group goes too.
+        if let Some(group) = group {
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+        finish_readers(readers).await;
+        let status = status.map_err(BuildFailure::Workspace)?;
+        use std::os::unix::process::ExitStatusExt;
+        match (status.code(), status.signal()) {
+            (Some(0), _) => Ok(()),
+            (Some(code), _) => Err(BuildFailure::Exit(code)),
+            (None, Some(signal)) => Err(BuildFailure::Signal(signal_name(signal))),
+            (None, None) => Err(BuildFailure::Exit(-1)),
+        }
+    }
+}
+
+/// SIGTERM to the whole group, SIGKILL after [`KILL_GRACE`], so no grandchild survives.
+async fn terminate(child: &mut Child, group: Pid, log: &JobLog) {
+    log.push(
+        Stream::Corebuild,
+        "Stopping isocreator (SIGTERM to its process group)",
+    );
+    let _ = killpg(group, Signal::SIGTERM);
+    if tokio::time::timeout(KILL_GRACE, child.wait())
+        .await
+        .is_err()
+    {
+        log.push(
+            Stream::Corebuild,
+            "isocreator did not stop in time; sending SIGKILL",
+        );
+    }
+    // Also after a clean exit of the leader: its children may have ignored SIGTERM.
+    let _ = killpg(group, Signal::SIGKILL);
+    let _ = child.wait().await;
+}
+
+type Readers = Vec<tokio::task::JoinHandle<()>>;
+
+fn spawn_readers(child: &mut Child, log: &Arc<JobLog>) -> Readers {
+    // Room for a secret that straddles the cut, so it is masked before the line is cut.
+    let cap = MAX_LINE_BYTES + log.scrubber().longest() + 1;
+    let mut readers = Vec::with_capacity(2);
+    if let Some(out) = child.stdout.take() {
+        let log = Arc::clone(log);
+        readers.push(tokio::spawn(async move {
+            let _ = for_each_line(BufReader::new(out), cap, |l| log.push(Stream::Stdout, l)).await;
+        }));
+    }
+    if let Some(err) = child.stderr.take() {
+        let log = Arc::clone(log);
+        readers.push(tokio::spawn(async move {
+            let _ = for_each_line(BufReader::new(err), cap, |l| log.push(Stream::Stderr, l)).await;
+        }));
+    }
+    readers
+}
+
+async fn finish_readers(readers: Readers) {
+    for mut reader in readers {
+        if tokio::time::timeout(DRAIN_LIMIT, &mut reader)
+            .await
+            .is_err()
+        {
+            reader.abort();
+        }
+    }
+}
+
+fn signal_name(signal: i32) -> String {
+    Signal::try_from(signal).map_or_else(
+        |_| signal.to_string(),
+        |s| format!("{} ({signal})", s.as_str()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_is_split_like_a_shell_would() {
+        let c = IsoCreator::parse("deno run --allow-all '../iso creator/mod.ts'").unwrap();
+        assert_eq!(c.program, "deno");
+        assert_eq!(c.args, ["run", "--allow-all", "../iso creator/mod.ts"]);
+        assert!(IsoCreator::parse("").is_err());
+        assert!(IsoCreator::parse("  ").is_err());
+        assert!(IsoCreator::parse("isocreator 'open").is_err());
+    }
+}

@@ -88,6 +88,10 @@ pub struct Config {
     #[arg(long, env = "COREBUILD_UPLOAD_CONCURRENCY", default_value = "4")]
     pub upload_concurrency: NonZeroUsize,
 
+    /// Retries of one upload request on transient errors (5xx, time-outs, resets).
+    #[arg(long, env = "COREBUILD_UPLOAD_MAX_RETRIES", default_value_t = 10)]
+    pub upload_max_retries: usize,
+
     /// Largest accepted request body (`1MiB`, `64KB` or bytes).
     #[arg(long, env = "COREBUILD_MAX_BODY_BYTES", default_value = "1MiB", value_parser = parse_body_limit)]
     pub max_body_bytes: ByteSize,

@@ -9,10 +9,18 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use crate::api;
+use crate::build::runner::{CommandError, IsoCreator};
+use crate::build::workspace::sweep_stale;
 use crate::config::Config;
+use crate::jobs::{Engine, EngineSettings};
 use crate::machine::{MachineFacts, executor_size};
+use crate::pipeline::BuildPipeline;
 use crate::state::AppState;
+use crate::upload::UploadSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -25,6 +33,8 @@ pub enum StartupError {
     },
     #[error("cannot read the host's CPU and memory: {0}")]
     Machine(io::Error),
+    #[error(transparent)]
+    Command(#[from] CommandError),
 }
 
 /// A bound, not yet running, worker. Binding happens in [`Application::build`], so the
@@ -33,10 +43,12 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     state: AppState,
+    engine: Arc<Engine>,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let iso_creator = IsoCreator::parse(&config.iso_creator_command)?;
         let workdir = prepare_workdir(&config.workdir)?;
         let machine = MachineFacts::read().map_err(StartupError::Machine)?;
         let pool = executor_size(
@@ -45,7 +57,8 @@ impl Application {
             config.memory_gb_per_job,
             config.max_concurrency,
         );
-        let state = AppState::new(&config, workdir, machine, pool);
+        let engine = start_engine(&config, iso_creator, workdir.clone(), pool.get());
+        let state = AppState::new(&config, workdir, machine, pool, Arc::clone(&engine));
 
         let requested = SocketAddr::new(config.bind, config.port);
         let listener = TcpListener::bind(requested).map_err(|source| StartupError::Bind {
@@ -84,6 +97,7 @@ impl Application {
             address,
             server,
             state,
+            engine,
         })
     }
 
@@ -110,10 +124,38 @@ impl Application {
             () = shutdown.cancelled() => {}
         }
         tracing::info!("shutting down");
-        // The server future itself carries out the stop, so poll both together.
-        let ((), result) = tokio::join!(handle.stop(true), server);
+        // Jobs end first so that blocking callers get their answer; the server future
+        // itself carries out the stop, so all three are polled together.
+        let ((), (), result) = tokio::join!(self.engine.shutdown(), handle.stop(true), server);
         result
     }
+}
+
+fn start_engine(
+    config: &Config,
+    iso_creator: IsoCreator,
+    workdir: PathBuf,
+    executors: usize,
+) -> Arc<Engine> {
+    let pipeline = Arc::new(BuildPipeline {
+        iso_creator,
+        workdir,
+        time_limit: Duration::from_secs(config.job_timeout_secs.get()),
+        upload: UploadSettings {
+            part_size: config.upload_part_size.as_u64(),
+            concurrency: config.upload_concurrency.get(),
+            max_retries: config.upload_max_retries,
+        },
+    });
+    let settings = EngineSettings {
+        executors,
+        queue_capacity: config.queue_capacity.get(),
+        log_lines: config.log_lines.get(),
+        retention: Duration::from_secs(config.job_retention_secs),
+        max_retained: config.max_retained_jobs,
+        worker_secrets: config.required_token().cloned().into_iter().collect(),
+    };
+    Engine::start(settings, Arc::new(pipeline))
 }
 
 /// Creates the workdir when missing and proves it writable, so a bad path fails at
@@ -128,5 +170,9 @@ fn prepare_workdir(path: &Path) -> Result<PathBuf, StartupError> {
     let probe = absolute.join(".corebuild-write-check");
     std::fs::write(&probe, b"").map_err(fail)?;
     std::fs::remove_file(&probe).map_err(fail)?;
+    let swept = sweep_stale(&absolute).map_err(fail)?;
+    if swept > 0 {
+        tracing::info!(swept, "removed workspaces left by an earlier run");
+    }
     Ok(absolute)
 }

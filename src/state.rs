@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::jobs::Engine;
 use crate::machine::MachineFacts;
 use crate::secret::Secret;
 
@@ -19,6 +20,7 @@ struct Inner {
     executor_size: NonZeroUsize,
     queue_capacity: NonZeroUsize,
     token: Option<Secret>,
+    engine: Arc<Engine>,
 }
 
 impl AppState {
@@ -27,6 +29,7 @@ impl AppState {
         workdir: PathBuf,
         machine: MachineFacts,
         executor_size: NonZeroUsize,
+        engine: Arc<Engine>,
     ) -> Self {
         Self(Arc::new(Inner {
             worker_id: config.resolved_worker_id(),
@@ -35,6 +38,7 @@ impl AppState {
             executor_size,
             queue_capacity: config.queue_capacity,
             token: config.required_token().cloned(),
+            engine,
         }))
     }
 
@@ -56,6 +60,10 @@ impl AppState {
 
     pub fn queue_capacity(&self) -> NonZeroUsize {
         self.0.queue_capacity
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.0.engine
     }
 
     pub fn token(&self) -> Option<&Secret> {

@@ -49,11 +49,10 @@ pub async fn capabilities(state: web::Data<AppState>) -> HttpResponse {
         version: env!("CARGO_PKG_VERSION"),
         max_concurrent_jobs: state.executor_size().get(),
         queue_capacity: state.queue_capacity().get(),
-        // No job engine yet: nothing runs or waits, and nothing is refused.
-        running_jobs: 0,
-        queued_jobs: 0,
+        running_jobs: state.engine().running(),
+        queued_jobs: state.engine().queued(),
         accepting_jobs: true,
         disk_free_gb,
-        features: &[],
+        features: &["idempotent-submit"],
     })
 }

@@ -7,6 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::jobs::record::{FailureCode, JobFailure};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// Malformed JSON, a wrong type, a missing or invalid field (the message names it).
@@ -20,7 +22,22 @@ pub enum ApiError {
     PayloadTooLarge { limit: u64 },
     #[error("request body must be application/json")]
     UnsupportedMediaType,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the job queue is full; retry later")]
+    QueueFull,
+    #[error("the worker is shutting down; submit to another worker")]
+    ShuttingDown,
+    /// A job that ran and did not succeed, with its log.
+    #[error("{}", failure.message)]
+    Job {
+        failure: JobFailure,
+        logs: Vec<String>,
+    },
 }
+
+/// Seconds a client should wait before retrying a 503.
+const RETRY_AFTER_SECS: &str = "30";
 
 impl ApiError {
     pub fn code(&self) -> &'static str {
@@ -29,6 +46,10 @@ impl ApiError {
             Self::Unauthorized => "unauthorized",
             Self::NotFound(_) => "not_found",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::Conflict(_) => "conflict",
+            Self::QueueFull => "queue_full",
+            Self::ShuttingDown => "shutting_down",
+            Self::Job { failure, .. } => failure_code(failure.code),
         }
     }
 }
@@ -38,6 +59,18 @@ struct ErrorBody<'a> {
     success: bool,
     error: String,
     code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logs: Option<&'a [String]>,
+}
+
+pub fn failure_code(code: FailureCode) -> &'static str {
+    match code {
+        FailureCode::BuildFailed => "build_failed",
+        FailureCode::TimedOut => "timed_out",
+        FailureCode::UploadFailed => "upload_failed",
+        FailureCode::Cancelled => "cancelled",
+        FailureCode::ShuttingDown => "shutting_down",
+    }
 }
 
 impl ResponseError for ApiError {
@@ -48,6 +81,15 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::QueueFull | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Job { failure, .. } => match failure.code {
+                FailureCode::UploadFailed => StatusCode::BAD_GATEWAY,
+                FailureCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+                FailureCode::BuildFailed | FailureCode::TimedOut | FailureCode::Cancelled => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            },
         }
     }
 
@@ -56,10 +98,17 @@ impl ResponseError for ApiError {
         if matches!(self, Self::Unauthorized) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header(("Retry-After", RETRY_AFTER_SECS));
+        }
         response.json(ErrorBody {
             success: false,
             error: self.to_string(),
             code: self.code(),
+            logs: match self {
+                Self::Job { logs, .. } => Some(logs),
+                _ => None,
+            },
         })
     }
 }

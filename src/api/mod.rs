@@ -7,6 +7,7 @@ pub mod error;
 mod extract;
 mod health;
 mod request_log;
+mod submit;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -20,6 +21,7 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
             .app_data(extract::path_config())
             .service(health::health)
             .service(capabilities::capabilities)
+            .service(submit::submit)
             .default_service(web::to(not_found));
     }
 }

@@ -70,3 +70,52 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
         shutdown,
     }
 }
+
+/// The fake isocreator under `tests/fixtures/`, as an `ISO_CREATOR_COMMAND` with `mode`.
+pub fn fake_isocreator(mode: &str) -> String {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/fake-isocreator"
+    );
+    format!("'{script}' {mode}")
+}
+
+/// A worker whose isocreator is the fake one in `mode`.
+pub async fn spawn_worker(mode: &str, extra: &[&str]) -> TestApp {
+    let command = fake_isocreator(mode);
+    let mut args = vec!["--iso-creator-command", command.as_str()];
+    args.extend_from_slice(extra);
+    spawn_app_with(&args).await
+}
+
+/// A minimal valid ubuntu-iso job for `s3`.
+pub fn job(id: &str, s3: &crate::s3::S3Server) -> serde_json::Value {
+    serde_json::json!({
+        "id": id,
+        "architecture": "amd64",
+        "imageKind": "ubuntu-iso",
+        "cloudlyUrl": "https://cloudly.example.com",
+        "provisioningToken": "one-time-baseos-token-5a4b",
+        "s3Descriptor": s3.descriptor()
+    })
+}
+
+impl TestApp {
+    /// The blocking submission.
+    pub async fn submit(&self, job: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/corebuild/v1/jobs/baseos-image"))
+            .json(&serde_json::json!({ "job": job }))
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// What is left in the workdir: after a job, nothing should be.
+    pub fn workspaces(&self) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(self.workdir.path().join("work"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    }
+}

@@ -6,3 +6,5 @@ mod config;
 mod health;
 mod helpers;
 mod isocreator_config;
+mod jobs;
+mod s3;

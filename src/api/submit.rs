@@ -1,0 +1,68 @@
+//! `POST /corebuild/v1/jobs/baseos-image`: parse at the edge, check the token, hand the
+//! job to the engine, wait for its outcome. The caller going away does not stop the job.
+
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::auth;
+use super::error::ApiError;
+use crate::build::parse_job;
+use crate::jobs::record::Artifact;
+use crate::jobs::registry::{Admission, AdmitError};
+use crate::state::AppState;
+
+#[derive(Serialize)]
+struct Success<'a> {
+    success: bool,
+    artifact: &'a Artifact,
+    logs: Vec<String>,
+}
+
+#[post("/corebuild/v1/jobs/baseos-image")]
+pub async fn submit(
+    req: HttpRequest,
+    body: web::Json<Value>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut body = body.into_inner();
+    let Some(fields) = body.as_object_mut() else {
+        return Err(ApiError::InvalidRequest(
+            "the body must be a JSON object".to_owned(),
+        ));
+    };
+    // The token is checked before anything about the job is looked at or answered.
+    let api_token = match fields.get("apiToken") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(token)) => Some(token.clone()),
+        Some(_) => {
+            return Err(ApiError::InvalidRequest(
+                "apiToken: must be a string".to_owned(),
+            ));
+        }
+    };
+    auth::verify(state.token(), req.headers(), api_token.as_deref())?;
+    let job = fields
+        .remove("job")
+        .ok_or_else(|| ApiError::InvalidRequest("job: is required".to_owned()))?;
+    let job = parse_job(job).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+
+    let record = match state.engine().submit(job, api_token.as_deref()) {
+        Ok(Admission::Queued(record) | Admission::Attached(record)) => record,
+        Err(AdmitError::QueueFull) => return Err(ApiError::QueueFull),
+        Err(e @ AdmitError::Conflict(_)) => return Err(ApiError::Conflict(e.to_string())),
+    };
+    let outcome = record.wait().await;
+    let logs = record.log.texts();
+    match outcome.as_ref() {
+        Ok(artifact) => Ok(HttpResponse::Ok().json(Success {
+            success: true,
+            artifact,
+            logs,
+        })),
+        Err(failure) => Err(ApiError::Job {
+            failure: failure.clone(),
+            logs,
+        }),
+    }
+}

@@ -1,0 +1,115 @@
+//! Every known job by id: the idempotency rules of contract 2.4 and retention.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+
+use super::queue::{JobQueue, QueueFull};
+use super::record::JobRecord;
+use crate::build::Job;
+use crate::time::now_ms;
+
+/// How a submission was taken.
+pub enum Admission {
+    /// A new build (first or next attempt) is queued.
+    Queued(Arc<JobRecord>),
+    /// The same job is already queued, running or done: no second build.
+    Attached(Arc<JobRecord>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    #[error("the queue is full")]
+    QueueFull,
+    #[error("job {0} is already known with different content")]
+    Conflict(String),
+}
+
+impl From<QueueFull> for AdmitError {
+    fn from(_: QueueFull) -> Self {
+        Self::QueueFull
+    }
+}
+
+#[derive(Default)]
+pub struct Registry {
+    jobs: DashMap<String, Arc<JobRecord>>,
+}
+
+impl Registry {
+    /// Decides and enqueues under the id's map entry lock, so two identical submissions
+    /// racing each other start exactly one build.
+    pub fn admit(
+        &self,
+        job: Job,
+        queue: &JobQueue,
+        new_record: impl FnOnce(Job, u32) -> JobRecord,
+    ) -> Result<Admission, AdmitError> {
+        match self.jobs.entry(job.id.as_str().to_owned()) {
+            Entry::Occupied(mut known) => {
+                let existing = Arc::clone(known.get());
+                let state = existing.state();
+                if state == super::record::JobState::Failed
+                    || state == super::record::JobState::Cancelled
+                {
+                    let record = Arc::new(new_record(job, existing.attempt + 1));
+                    queue.push(Arc::clone(&record))?;
+                    known.insert(Arc::clone(&record));
+                    Ok(Admission::Queued(record))
+                } else if existing.job == job {
+                    Ok(Admission::Attached(existing))
+                } else {
+                    Err(AdmitError::Conflict(job.id.to_string()))
+                }
+            }
+            Entry::Vacant(slot) => {
+                let record = Arc::new(new_record(job, 1));
+                queue.push(Arc::clone(&record))?;
+                slot.insert(Arc::clone(&record));
+                Ok(Admission::Queued(record))
+            }
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<JobRecord>> {
+        self.jobs.get(id).map(|r| Arc::clone(r.value()))
+    }
+
+    pub fn all(&self) -> Vec<Arc<JobRecord>> {
+        self.jobs.iter().map(|r| Arc::clone(r.value())).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Forgets finished jobs older than `retention`, then the oldest finished ones
+    /// beyond `max_finished`. Jobs still queued or running are never dropped.
+    pub fn prune(&self, retention: Duration, max_finished: usize) -> usize {
+        let cutoff =
+            now_ms().saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX));
+        let mut finished: Vec<(u64, Arc<JobRecord>)> = self
+            .jobs
+            .iter()
+            .filter_map(|r| r.status().finished_at.map(|t| (t, Arc::clone(r.value()))))
+            .collect();
+        finished.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
+        let mut removed = 0;
+        for (index, (finished_at, record)) in finished.into_iter().enumerate() {
+            if finished_at < cutoff || index >= max_finished {
+                // Only if the entry still holds this record (not a newer attempt).
+                let gone = self.jobs.remove_if(record.job.id.as_str(), |_, current| {
+                    Arc::ptr_eq(current, &record)
+                });
+                removed += usize::from(gone.is_some());
+            }
+        }
+        removed
+    }
+}

@@ -1,0 +1,161 @@
+//! A real S3-compatible server for the tests: s3s-fs over HTTP on 127.0.0.1, with its
+//! signature check on, storing objects in a temp folder. `fail_part` lets a test make
+//! one upload-part request fail, to exercise the abort path.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectPath;
+use object_store::{Attribute, ObjectStoreExt};
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub const ACCESS_KEY: &str = "corebuild-test-key";
+pub const SECRET_KEY: &str = "corebuild-test-secret-9f8e7d";
+pub const BUCKET: &str = "artifacts";
+
+pub struct S3Server {
+    pub address: SocketAddr,
+    pub root: TempDir,
+    /// Upload-part number to answer with 500 (0: none).
+    fail_part: Arc<AtomicU32>,
+    stop: CancellationToken,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+pub async fn start_s3() -> S3Server {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join(BUCKET)).unwrap();
+    let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
+    let mut builder = S3ServiceBuilder::new(fs);
+    builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+    let service = builder.build();
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let fail_part = Arc::new(AtomicU32::new(0));
+    let (accept_stop, accept_fail) = (stop.clone(), Arc::clone(&fail_part));
+    tokio::spawn(async move {
+        loop {
+            let socket = tokio::select! {
+                () = accept_stop.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((socket, _)) => socket,
+                    Err(_) => continue,
+                },
+            };
+            let (service, fail) = (service.clone(), Arc::clone(&accept_fail));
+            let handler = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                let (service, fail) = (service.clone(), Arc::clone(&fail));
+                async move {
+                    let part = fail.load(Ordering::SeqCst);
+                    let query = req.uri().query().unwrap_or("").to_owned();
+                    if part != 0 && query.contains(&format!("partNumber={part}")) {
+                        let response = hyper::Response::builder()
+                            .status(500)
+                            .body(s3s::Body::from("injected failure".to_owned()))
+                            .unwrap();
+                        return Ok::<_, s3s::HttpError>(response);
+                    }
+                    hyper::service::Service::call(&service, req).await
+                }
+            });
+            let conn_stop = accept_stop.clone();
+            tokio::spawn(async move {
+                let builder = ConnBuilder::new(TokioExecutor::new());
+                let conn = builder.serve_connection(TokioIo::new(socket), handler);
+                tokio::select! {
+                    _ = conn => {}
+                    () = conn_stop.cancelled() => {}
+                }
+            });
+        }
+    });
+    S3Server {
+        address,
+        root,
+        fail_part,
+        stop,
+    }
+}
+
+impl S3Server {
+    /// The job's `s3Descriptor` for this server.
+    pub fn descriptor(&self) -> Value {
+        json!({
+            "endpoint": self.address.to_string(),
+            "accessKey": ACCESS_KEY,
+            "accessSecret": SECRET_KEY,
+            "bucketName": BUCKET,
+            "useSsl": false
+        })
+    }
+
+    pub fn fail_upload_part(&self, part: u32) {
+        self.fail_part.store(part, Ordering::SeqCst);
+    }
+
+    /// A client of this server, to read back what the worker stored.
+    pub fn client(&self) -> AmazonS3 {
+        AmazonS3Builder::new()
+            .with_endpoint(format!("http://{}", self.address))
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_bucket_name(BUCKET)
+            .with_access_key_id(ACCESS_KEY)
+            .with_secret_access_key(SECRET_KEY)
+            .build()
+            .unwrap()
+    }
+
+    /// The object's bytes and content type, fetched over HTTP.
+    pub async fn object(&self, key: &str) -> (Vec<u8>, Option<String>) {
+        let result = self
+            .client()
+            .get(&ObjectPath::parse(key).unwrap())
+            .await
+            .unwrap();
+        let content_type = result
+            .attributes
+            .get(&Attribute::ContentType)
+            .map(|v| v.to_string());
+        (result.bytes().await.unwrap().to_vec(), content_type)
+    }
+
+    pub async fn exists(&self, key: &str) -> bool {
+        self.client()
+            .head(&ObjectPath::parse(key).unwrap())
+            .await
+            .is_ok()
+    }
+
+    /// Files s3s-fs keeps for multipart uploads not completed or aborted.
+    pub fn incomplete_uploads(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.root.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".upload")
+            })
+            .collect()
+    }
+}

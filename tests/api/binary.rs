@@ -24,12 +24,16 @@ pub fn corebuild(env: &[(&str, &str)]) -> Command {
     command
 }
 
-/// Reads the JSON log until the "listening" line and returns the address it names.
-async fn wait_for_address(child: &mut Child) -> String {
+/// Reads the JSON log until the "listening" line and returns the address it names,
+/// plus a task that collects the rest of the log until the process closes it.
+pub async fn wait_for_address(child: &mut Child) -> (String, tokio::task::JoinHandle<String>) {
     let stdout = child.stdout.take().expect("stdout piped");
     let mut lines = BufReader::new(stdout).lines();
+    let mut seen = String::new();
     let find = async {
         while let Some(line) = lines.next_line().await.expect("read log") {
+            seen.push_str(&line);
+            seen.push('\n');
             let Ok(event) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
@@ -43,8 +47,14 @@ async fn wait_for_address(child: &mut Child) -> String {
         .await
         .expect("corebuild did not start listening in time");
     // Keep draining the log so the worker never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    address
+    let rest = tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    (address, rest)
 }
 
 async fn stops_cleanly_on(signal: Signal) {
@@ -57,7 +67,7 @@ async fn stops_cleanly_on(signal: Signal) {
     ])
     .spawn()
     .expect("spawn corebuild");
-    let address = wait_for_address(&mut child).await;
+    let (address, _log) = wait_for_address(&mut child).await;
     assert!(work.is_dir(), "the missing workdir was created");
 
     let body: Value = reqwest::get(format!("http://{address}/health"))

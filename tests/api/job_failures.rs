@@ -15,8 +15,15 @@ async fn failing(app: &TestApp, id: &str) -> (u16, Value) {
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["success"], false, "{body}");
-    assert!(app.workspaces().is_empty(), "workspace left: {:?}", app.workspaces());
-    assert!(!s3.exists(&format!("corebuild/baseos/{id}/baseos.iso")).await);
+    assert!(
+        app.workspaces().is_empty(),
+        "workspace left: {:?}",
+        app.workspaces()
+    );
+    assert!(
+        !s3.exists(&format!("corebuild/baseos/{id}/baseos.iso"))
+            .await
+    );
     (status, body)
 }
 
@@ -27,10 +34,18 @@ async fn a_non_zero_exit_is_build_failed_with_the_status_and_logs() {
     assert_eq!(status, 500);
     assert_eq!(body["code"], "build_failed");
     assert_eq!(body["error"], "isocreator exited with status 3");
-    let logs: Vec<&str> = body["logs"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    let logs: Vec<&str> = body["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
     assert_eq!(logs[0], "Starting isocreator for amd64 ubuntu-iso");
     assert!(logs.contains(&"about to fail"), "{logs:?}");
-    assert!(logs.contains(&"something went wrong"), "stderr is logged too: {logs:?}");
+    assert!(
+        logs.contains(&"something went wrong"),
+        "stderr is logged too: {logs:?}"
+    );
 }
 
 #[tokio::test]
@@ -39,7 +54,10 @@ async fn death_by_signal_names_the_signal() {
     let (status, body) = failing(&app, "killed").await;
     assert_eq!(status, 500);
     assert_eq!(body["code"], "build_failed");
-    assert!(body["error"].as_str().unwrap().contains("signal SIGKILL"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("signal SIGKILL"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -49,7 +67,13 @@ async fn no_artifact_or_an_empty_one_is_build_failed() {
         let (status, body) = failing(&app, mode).await;
         assert_eq!(status, 500);
         assert_eq!(body["code"], "build_failed");
-        assert!(body["error"].as_str().unwrap().contains("wrote no artifact"), "{mode}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("wrote no artifact"),
+            "{mode}: {body}"
+        );
     }
 }
 
@@ -59,7 +83,10 @@ async fn a_missing_command_is_build_failed_saying_so() {
     let (status, body) = failing(&app, "missing").await;
     assert_eq!(status, 500);
     assert_eq!(body["code"], "build_failed");
-    assert_eq!(body["error"], "isocreator command not found: /nonexistent/isocreator");
+    assert_eq!(
+        body["error"],
+        "isocreator command not found: /nonexistent/isocreator"
+    );
 }
 
 fn pids_from(pidfile: &std::path::Path) -> Vec<Pid> {
@@ -96,8 +123,14 @@ async fn a_job_past_its_time_limit_is_timed_out_and_its_processes_are_gone() {
     let (status, body) = failing(&app, "hangs").await;
     assert_eq!(status, 500);
     assert_eq!(body["code"], "timed_out");
-    assert_eq!(body["error"], "the job ran past its time limit of 2 seconds");
-    assert!(started.elapsed() < Duration::from_secs(9), "SIGTERM was enough");
+    assert_eq!(
+        body["error"],
+        "the job ran past its time limit of 2 seconds"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "SIGTERM was enough"
+    );
     let pids = pids_from(&pidfile);
     assert_eq!(pids.len(), 2, "isocreator and its child");
     assert_all_gone(&pids).await;
@@ -113,7 +146,10 @@ async fn a_process_that_ignores_sigterm_gets_sigkill() {
     let (status, body) = failing(&app, "stubborn").await;
     assert_eq!(status, 500);
     assert_eq!(body["code"], "timed_out");
-    assert!(started.elapsed() >= Duration::from_secs(10), "waited the SIGTERM grace");
+    assert!(
+        started.elapsed() >= Duration::from_secs(10),
+        "waited the SIGTERM grace"
+    );
     let logs = body["logs"].to_string();
     assert!(logs.contains("sending SIGKILL"), "{logs}");
     assert_all_gone(&pids_from(&pidfile)).await;
@@ -128,13 +164,22 @@ async fn a_flood_of_output_is_kept_to_the_last_lines_in_order() {
     let body: Value = response.json().await.unwrap();
     let logs = body["logs"].as_array().unwrap();
     assert_eq!(logs.len(), 500, "the ring keeps COREBUILD_LOG_LINES lines");
-    assert!(logs.last().unwrap().as_str().unwrap().starts_with("Uploaded 4096 bytes"));
+    assert!(
+        logs.last()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .starts_with("Uploaded 4096 bytes")
+    );
     let out: Vec<u64> = logs
         .iter()
         .filter_map(|l| l.as_str().unwrap().strip_prefix("out line "))
         .map(|n| n.parse().unwrap())
         .collect();
-    assert!(out.windows(2).all(|w| w[1] == w[0] + 1), "stdout lines in order, none lost");
+    assert!(
+        out.windows(2).all(|w| w[1] == w[0] + 1),
+        "stdout lines in order, none lost"
+    );
 }
 
 #[tokio::test]

@@ -9,5 +9,8 @@ mod isocreator_config;
 mod job_failures;
 mod jobs;
 mod moto;
+mod queue;
 mod s3;
+mod secrets;
+mod submit_requests;
 mod upload_failures;

@@ -13,7 +13,11 @@ pub struct MotoServer {
 }
 
 pub async fn start_moto() -> MotoServer {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new("moto_server")
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
@@ -22,11 +26,17 @@ pub async fn start_moto() -> MotoServer {
         .spawn()
         .expect("moto_server must be installed (pip install 'moto[server]'; .ci/run does this)");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
         assert!(Instant::now() < deadline, "moto_server did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    MotoServer { port, _child: child }
+    MotoServer {
+        port,
+        _child: child,
+    }
 }
 
 impl MotoServer {

@@ -17,10 +17,20 @@ async fn upload_failed(s3: &S3Server, request: Value, extra: &[&str], size: &str
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["success"], false);
     assert_eq!(body["code"], "upload_failed");
-    assert!(body["logs"].is_array(), "the build had started: logs are there");
+    assert!(
+        body["logs"].is_array(),
+        "the build had started: logs are there"
+    );
     assert!(app.workspaces().is_empty());
-    assert!(s3.incomplete_uploads().is_empty(), "left: {:?}", s3.incomplete_uploads());
-    assert!(!body.to_string().contains(SECRET_KEY), "the secret leaked: {body}");
+    assert!(
+        s3.incomplete_uploads().is_empty(),
+        "left: {:?}",
+        s3.incomplete_uploads()
+    );
+    assert!(
+        !body.to_string().contains(SECRET_KEY),
+        "the secret leaked: {body}"
+    );
     body
 }
 
@@ -31,16 +41,29 @@ async fn wrong_credentials_are_reported() {
     request["s3Descriptor"]["accessSecret"] = json!("not-the-secret-123");
     let body = upload_failed(&s3, request, &[], "4096").await;
     let error = body["error"].as_str().unwrap();
-    assert!(error.starts_with("upload to artifacts/corebuild/baseos/bad-creds/baseos.iso failed"), "{error}");
-    assert!(error.contains("403") || error.contains("Signature"), "{error}");
+    assert!(
+        error.starts_with("upload to artifacts/corebuild/baseos/bad-creds/baseos.iso failed"),
+        "{error}"
+    );
+    assert!(
+        error.contains("403") || error.contains("Signature"),
+        "{error}"
+    );
     assert!(!error.contains("not-the-secret-123"));
 }
 
 #[tokio::test]
 async fn a_missing_bucket_is_reported() {
     let moto = start_moto().await;
-    for (id, size, part) in [("no-bucket-put", "4096", "16MiB"), ("no-bucket-multipart", "12582912", "5MiB")] {
-        let app = spawn_worker(&format!("success {size}"), &["--upload-max-retries", "0", "--upload-part-size", part]).await;
+    for (id, size, part) in [
+        ("no-bucket-put", "4096", "16MiB"),
+        ("no-bucket-multipart", "12582912", "5MiB"),
+    ] {
+        let app = spawn_worker(
+            &format!("success {size}"),
+            &["--upload-max-retries", "0", "--upload-part-size", part],
+        )
+        .await;
         let s3 = start_s3().await;
         let mut request = job(id, &s3);
         request["s3Descriptor"] = moto.descriptor("no-such-bucket");
@@ -49,7 +72,10 @@ async fn a_missing_bucket_is_reported() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["code"], "upload_failed");
         let error = body["error"].as_str().unwrap();
-        assert!(error.contains("NoSuchBucket") || error.contains("404"), "{id}: {error}");
+        assert!(
+            error.contains("NoSuchBucket") || error.contains("404"),
+            "{id}: {error}"
+        );
         assert!(!error.contains("moto-secret-4c3d"));
         assert!(app.workspaces().is_empty());
     }
@@ -59,7 +85,11 @@ async fn a_missing_bucket_is_reported() {
 async fn an_unreachable_endpoint_is_reported() {
     let s3 = start_s3().await;
     // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut request = job("unreachable", &s3);
     request["s3Descriptor"]["endpoint"] = json!(format!("127.0.0.1:{port}"));
     let body = upload_failed(&s3, request, &[], "4096").await;

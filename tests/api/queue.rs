@@ -1,0 +1,163 @@
+//! The bounded queue and the fixed pool, seen over HTTP.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{job, spawn_worker};
+use crate::s3::start_s3;
+
+#[tokio::test]
+async fn a_full_queue_answers_503_and_later_jobs_still_run() {
+    let s3 = start_s3().await;
+    let app = spawn_worker(
+        "sleep 1.5",
+        &["--max-concurrency", "1", "--queue-capacity", "1"],
+    )
+    .await;
+
+    let first = tokio::spawn({
+        let (client, url, body) = (
+            app.client.clone(),
+            app.url("/corebuild/v1/jobs/baseos-image"),
+            job("q-1", &s3),
+        );
+        async move {
+            client
+                .post(url)
+                .json(&serde_json::json!({ "job": body }))
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    wait_for(&app, |c| c["runningJobs"] == 1).await;
+    let second = tokio::spawn({
+        let (client, url, body) = (
+            app.client.clone(),
+            app.url("/corebuild/v1/jobs/baseos-image"),
+            job("q-2", &s3),
+        );
+        async move {
+            client
+                .post(url)
+                .json(&serde_json::json!({ "job": body }))
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    let caps = wait_for(&app, |c| c["queuedJobs"] == 1).await;
+    assert_eq!(caps["runningJobs"], 1);
+    assert_eq!(caps["maxConcurrentJobs"], 1);
+
+    let refused = app.submit(&job("q-3", &s3)).await;
+    assert_eq!(refused.status(), 503);
+    assert!(
+        refused.headers().get("retry-after").is_some(),
+        "Retry-After is set"
+    );
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "queue_full");
+    assert_eq!(body["success"], false);
+
+    assert_eq!(first.await.unwrap().status(), 200);
+    assert_eq!(second.await.unwrap().status(), 200);
+    // Room again: the refused job can be submitted now and runs.
+    let retried = app.submit(&job("q-3", &s3)).await;
+    assert_eq!(retried.status(), 200);
+    let caps = wait_for(&app, |c| c["runningJobs"] == 0).await;
+    assert_eq!(caps["queuedJobs"], 0);
+    assert!(app.workspaces().is_empty());
+}
+
+/// Polls capabilities until `ready` holds (at most 10 s).
+async fn wait_for(app: &crate::helpers::TestApp, ready: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..200 {
+        let caps: Value = app
+            .get("/corebuild/v1/capabilities")
+            .await
+            .json()
+            .await
+            .unwrap();
+        if ready(&caps) {
+            return caps;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("capabilities never reached the expected state");
+}
+
+#[tokio::test]
+async fn identical_submissions_share_one_build() {
+    let s3 = start_s3().await;
+    let app = spawn_worker("sleep 0.5", &["--max-concurrency", "2"]).await;
+    let request = job("same-1", &s3);
+    let submissions: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, url, body) = (
+                app.client.clone(),
+                app.url("/corebuild/v1/jobs/baseos-image"),
+                request.clone(),
+            );
+            tokio::spawn(async move {
+                let response = client
+                    .post(url)
+                    .json(&serde_json::json!({ "job": body }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                response.json::<Value>().await.unwrap()
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for s in submissions {
+        answers.push(s.await.unwrap());
+    }
+    // The artifact is random bytes: one build means one hash for everybody.
+    let first = &answers[0]["artifact"];
+    assert!(answers.iter().all(|a| a["artifact"] == *first));
+    let builds = answers[0]["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l.as_str().unwrap().starts_with("fake isocreator:"))
+        .count();
+    assert_eq!(builds, 1);
+
+    // A finished job answers at once with the stored result.
+    let again: Value = app.submit(&request).await.json().await.unwrap();
+    assert_eq!(again["artifact"], *first);
+
+    // Different content under the same id is a conflict.
+    let mut other = request.clone();
+    other["hostname"] = serde_json::json!("another-host");
+    let conflict = app.submit(&other).await;
+    assert_eq!(conflict.status(), 409);
+    let body: Value = conflict.json().await.unwrap();
+    assert_eq!(body["code"], "conflict");
+}
+
+#[tokio::test]
+async fn a_failed_job_can_be_submitted_again() {
+    let s3 = start_s3().await;
+    let app = spawn_worker("exit 2", &[]).await;
+    let request = job("retry-1", &s3);
+    assert_eq!(app.submit(&request).await.status(), 500);
+    let again = app.submit(&request).await;
+    assert_eq!(
+        again.status(),
+        500,
+        "a new attempt ran (and failed the same way)"
+    );
+    let body: Value = again.json().await.unwrap();
+    let starts = body["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l.as_str().unwrap().starts_with("fake isocreator:"))
+        .count();
+    assert_eq!(starts, 1, "each attempt has its own log");
+}

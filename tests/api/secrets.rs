@@ -1,0 +1,116 @@
+//! Secrets never reach job logs, answers, or the service's own output, even when
+//! isocreator prints them.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::binary::{corebuild, wait_for_address};
+use crate::helpers::{fake_isocreator, job, spawn_worker};
+use crate::s3::{SECRET_KEY, start_s3};
+
+const PROVISIONING: &str = "one-time-baseos-token-5a4b";
+const WIFI: &str = "wifi-password-0099";
+const API_TOKEN: &str = "worker-token-31cd";
+
+fn secret_job(id: &str, s3: &crate::s3::S3Server) -> Value {
+    let mut request = job(id, s3);
+    request["wifi"] = json!({ "ssid": "office", "password": WIFI });
+    request
+}
+
+fn assert_clean(text: &str) {
+    for secret in [PROVISIONING, WIFI, API_TOKEN, SECRET_KEY] {
+        assert!(!text.contains(secret), "{secret} leaked in: {text}");
+    }
+}
+
+#[tokio::test]
+async fn printed_secrets_are_masked_in_the_job_log() {
+    let s3 = start_s3().await;
+    let app = spawn_worker("secrets", &["--token", API_TOKEN]).await;
+    let response = app
+        .client
+        .post(app.url("/corebuild/v1/jobs/baseos-image"))
+        .json(&json!({ "job": secret_job("secret-1", &s3), "apiToken": API_TOKEN }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert_clean(&body);
+    assert!(
+        body.contains("BASEOS_JOIN_TOKEN=***"),
+        "the token was printed and masked: {body}"
+    );
+}
+
+#[tokio::test]
+async fn the_service_output_holds_no_secret() {
+    let s3 = start_s3().await;
+    let workdir = tempfile::tempdir().unwrap();
+    let work = workdir.path().join("work");
+    let command = fake_isocreator("secrets");
+    let mut child = corebuild(&[
+        ("COREBUILD_BIND", "127.0.0.1"),
+        ("COREBUILD_PORT", "0"),
+        ("COREBUILD_WORKDIR", work.to_str().unwrap()),
+        ("COREBUILD_TOKEN", API_TOKEN),
+        ("ISO_CREATOR_COMMAND", &command),
+        ("RUST_LOG", "debug"),
+    ])
+    .spawn()
+    .unwrap();
+    let (address, output) = wait_for_address(&mut child).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{address}/corebuild/v1/jobs/baseos-image");
+    // A success, an upload failure with a wrong secret, and a refused token.
+    let ok = client
+        .post(&url)
+        .bearer_auth(API_TOKEN)
+        .json(&json!({ "job": secret_job("svc-1", &s3), "apiToken": API_TOKEN }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let mut bad = secret_job("svc-2", &s3);
+    bad["s3Descriptor"]["accessSecret"] = json!(SECRET_KEY.to_owned() + "-wrong");
+    let failed = client
+        .post(&url)
+        .bearer_auth(API_TOKEN)
+        .json(&json!({ "job": bad }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 502);
+    assert_clean(&failed.text().await.unwrap());
+    let refused = client
+        .post(&url)
+        .bearer_auth(API_TOKEN.to_owned() + "x")
+        .json(&json!({ "job": bad }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    let stdout = output.await.unwrap();
+    assert!(
+        stdout.contains("svc-1"),
+        "the job was logged at all: {stdout}"
+    );
+    assert_clean(&stdout);
+    assert_clean(&stderr);
+}

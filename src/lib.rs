@@ -7,8 +7,14 @@
 //! - [`startup`]: builds the application (workdir, listener, server) from a config.
 //! - [`state`]: what the HTTP handlers share.
 //! - [`api`]: routes, the token check, and the one mapping from errors to answers.
+//! - [`build`]: a job's domain types (parsed from the wire), the isocreator config,
+//!   the workspace and the isocreator process runner.
+//! - [`jobs`]: the engine: registry, bounded queue, executor pool, per-job logs.
+//! - [`upload`]: one pass over the artifact that hashes and uploads it.
+//! - [`pipeline`]: one job's steps, the runner the executor pool is given.
 //! - [`secret`]: a string that never prints.
 //! - [`telemetry`], [`shutdown`]: logging and signal handling for `main`.
+//! - [`time`]: epoch milliseconds, the contract's time unit.
 
 pub mod api;
 pub mod build;

@@ -124,6 +124,7 @@ impl BuildPipeline {
             progress,
             &record.cancel,
         );
+        let upload_started = Instant::now();
         let uploaded = match tokio::time::timeout_at(deadline, upload).await {
             Err(_) => {
                 return Err(fail(
@@ -147,11 +148,14 @@ impl BuildPipeline {
             }
             Ok(Ok(uploaded)) => uploaded,
         };
+        let seconds = upload_started.elapsed().as_secs_f64();
         log.push(
             Stream::Corebuild,
             &format!(
-                "Uploaded {} bytes, sha256 {}",
-                uploaded.size, uploaded.sha256
+                "Uploaded {} bytes in {seconds:.2} s ({:.1} MB/s), sha256 {}",
+                uploaded.size,
+                uploaded.size as f64 / 1e6 / seconds.max(1e-9),
+                uploaded.sha256
             ),
         );
         Ok(Artifact {

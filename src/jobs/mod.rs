@@ -10,3 +10,6 @@ pub mod registry;
 pub mod scrub;
 
 pub use engine::{Engine, EngineSettings};
+
+#[cfg(test)]
+mod tests;

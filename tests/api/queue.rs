@@ -161,3 +161,32 @@ async fn a_failed_job_can_be_submitted_again() {
         .count();
     assert_eq!(starts, 1, "each attempt has its own log");
 }
+
+#[tokio::test]
+async fn a_caller_that_goes_away_does_not_stop_its_job() {
+    let s3 = start_s3().await;
+    let app = spawn_worker("sleep 1", &[]).await;
+    let request = job("walk-away", &s3);
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let gone = impatient
+        .post(app.url("/corebuild/v1/jobs/baseos-image"))
+        .json(&serde_json::json!({ "job": request }))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the caller timed out and hung up");
+    // The retry attaches to the build that went on without its caller.
+    let retry = app.submit(&request).await;
+    assert_eq!(retry.status(), 200);
+    let body: Value = retry.json().await.unwrap();
+    let builds = body["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l.as_str().unwrap().starts_with("fake isocreator:"))
+        .count();
+    assert_eq!(builds, 1);
+    assert!(s3.exists("corebuild/baseos/walk-away/baseos.iso").await);
+}

@@ -119,3 +119,42 @@ impl TestApp {
             .collect()
     }
 }
+
+impl TestApp {
+    /// A blocking submission running on its own, for tests that look on while it waits.
+    pub fn submit_in_background(
+        &self,
+        job: serde_json::Value,
+    ) -> tokio::task::JoinHandle<reqwest::Response> {
+        let (client, url) = (
+            self.client.clone(),
+            self.url("/corebuild/v1/jobs/baseos-image"),
+        );
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&serde_json::json!({ "job": job }))
+                .send()
+                .await
+                .expect("request failed")
+        })
+    }
+}
+
+/// An answer's `logs` as strings.
+pub fn log_lines(body: &serde_json::Value) -> Vec<&str> {
+    body["logs"]
+        .as_array()
+        .expect("logs")
+        .iter()
+        .map(|l| l.as_str().expect("log line"))
+        .collect()
+}
+
+/// How many times the fake isocreator started, by its first line in the log.
+pub fn builds_in(body: &serde_json::Value) -> usize {
+    log_lines(body)
+        .iter()
+        .filter(|l| l.starts_with("fake isocreator:"))
+        .count()
+}

@@ -6,7 +6,7 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, job, spawn_app_with, spawn_worker};
+use crate::helpers::{TestApp, job, log_lines, spawn_app_with, spawn_worker};
 use crate::s3::start_s3;
 
 async fn failing(app: &TestApp, id: &str) -> (u16, Value) {
@@ -34,12 +34,7 @@ async fn a_non_zero_exit_is_build_failed_with_the_status_and_logs() {
     assert_eq!(status, 500);
     assert_eq!(body["code"], "build_failed");
     assert_eq!(body["error"], "isocreator exited with status 3");
-    let logs: Vec<&str> = body["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap())
-        .collect();
+    let logs = log_lines(&body);
     assert_eq!(logs[0], "Starting isocreator for amd64 ubuntu-iso");
     assert!(logs.contains(&"about to fail"), "{logs:?}");
     assert!(

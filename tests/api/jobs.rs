@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{job, spawn_worker};
+use crate::helpers::{job, log_lines, spawn_worker};
 use crate::s3::start_s3;
 
 #[tokio::test]
@@ -94,12 +94,7 @@ async fn isocreator_runs_in_a_private_workspace_with_a_private_config() {
         .json()
         .await
         .unwrap();
-    let logs: Vec<&str> = body["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap())
-        .collect();
+    let logs = log_lines(&body);
     assert!(logs.contains(&"workspace mode 0o700"), "{logs:?}");
     assert!(logs.contains(&"config mode 0o600"), "{logs:?}");
     assert!(logs.contains(&"config absolute True"), "{logs:?}");

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{job, spawn_worker};
+use crate::helpers::{builds_in, job, spawn_worker};
 use crate::s3::start_s3;
 
 #[tokio::test]
@@ -16,37 +16,9 @@ async fn a_full_queue_answers_503_and_later_jobs_still_run() {
     )
     .await;
 
-    let first = tokio::spawn({
-        let (client, url, body) = (
-            app.client.clone(),
-            app.url("/corebuild/v1/jobs/baseos-image"),
-            job("q-1", &s3),
-        );
-        async move {
-            client
-                .post(url)
-                .json(&serde_json::json!({ "job": body }))
-                .send()
-                .await
-                .unwrap()
-        }
-    });
+    let first = app.submit_in_background(job("q-1", &s3));
     wait_for(&app, |c| c["runningJobs"] == 1).await;
-    let second = tokio::spawn({
-        let (client, url, body) = (
-            app.client.clone(),
-            app.url("/corebuild/v1/jobs/baseos-image"),
-            job("q-2", &s3),
-        );
-        async move {
-            client
-                .post(url)
-                .json(&serde_json::json!({ "job": body }))
-                .send()
-                .await
-                .unwrap()
-        }
-    });
+    let second = app.submit_in_background(job("q-2", &s3));
     let caps = wait_for(&app, |c| c["queuedJobs"] == 1).await;
     assert_eq!(caps["runningJobs"], 1);
     assert_eq!(caps["maxConcurrentJobs"], 1);
@@ -94,37 +66,18 @@ async fn identical_submissions_share_one_build() {
     let app = spawn_worker("sleep 0.5", &["--max-concurrency", "2"]).await;
     let request = job("same-1", &s3);
     let submissions: Vec<_> = (0..8)
-        .map(|_| {
-            let (client, url, body) = (
-                app.client.clone(),
-                app.url("/corebuild/v1/jobs/baseos-image"),
-                request.clone(),
-            );
-            tokio::spawn(async move {
-                let response = client
-                    .post(url)
-                    .json(&serde_json::json!({ "job": body }))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(response.status(), 200);
-                response.json::<Value>().await.unwrap()
-            })
-        })
+        .map(|_| app.submit_in_background(request.clone()))
         .collect();
     let mut answers = Vec::new();
-    for s in submissions {
-        answers.push(s.await.unwrap());
+    for submission in submissions {
+        let response = submission.await.unwrap();
+        assert_eq!(response.status(), 200);
+        answers.push(response.json::<Value>().await.unwrap());
     }
     // The artifact is random bytes: one build means one hash for everybody.
     let first = &answers[0]["artifact"];
     assert!(answers.iter().all(|a| a["artifact"] == *first));
-    let builds = answers[0]["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|l| l.as_str().unwrap().starts_with("fake isocreator:"))
-        .count();
+    let builds = builds_in(&answers[0]);
     assert_eq!(builds, 1);
 
     // A finished job answers at once with the stored result.
@@ -153,12 +106,7 @@ async fn a_failed_job_can_be_submitted_again() {
         "a new attempt ran (and failed the same way)"
     );
     let body: Value = again.json().await.unwrap();
-    let starts = body["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|l| l.as_str().unwrap().starts_with("fake isocreator:"))
-        .count();
+    let starts = builds_in(&body);
     assert_eq!(starts, 1, "each attempt has its own log");
 }
 
@@ -181,12 +129,7 @@ async fn a_caller_that_goes_away_does_not_stop_its_job() {
     let retry = app.submit(&request).await;
     assert_eq!(retry.status(), 200);
     let body: Value = retry.json().await.unwrap();
-    let builds = body["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|l| l.as_str().unwrap().starts_with("fake isocreator:"))
-        .count();
+    let builds = builds_in(&body);
     assert_eq!(builds, 1);
     assert!(s3.exists("corebuild/baseos/walk-away/baseos.iso").await);
 }

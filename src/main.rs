@@ -20,10 +20,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let stop = CancellationToken::new();
-    let signals = tokio::spawn(shutdown::cancel_on_signal(stop.clone()));
-    let served = app.run_until_stopped(stop.clone()).await;
-    stop.cancel();
+    let (stop, force) = (CancellationToken::new(), CancellationToken::new());
+    let signals = tokio::spawn(shutdown::listen(stop.clone(), force.clone()));
+    let served = app.run_until_stopped(stop, force.clone()).await;
+    // Ends the signal listener, which owns no other work.
+    force.cancel();
     if let Ok(Err(err)) = signals.await {
         tracing::warn!("signal handling failed: {err}");
     }

@@ -95,7 +95,7 @@ impl BuildPipeline {
                 &record.cancel,
             )
             .await
-            .map_err(|f| build_failure(f, self.time_limit))?;
+            .map_err(|f| build_failure(f, self.time_limit, record))?;
         let size = match std::fs::metadata(&output) {
             Ok(m) if m.is_file() && m.len() > 0 => m.len(),
             _ => {
@@ -133,10 +133,7 @@ impl BuildPipeline {
                 ));
             }
             Ok(Err(UploadError::Cancelled)) => {
-                return Err(fail(
-                    FailureCode::Cancelled,
-                    "the job was cancelled".to_owned(),
-                ));
+                return Err(fail(FailureCode::Cancelled, record.cancel_message()));
             }
             Ok(Err(e)) => {
                 let message = log.scrubber().scrub(&format!(
@@ -181,10 +178,10 @@ fn time_limit_message(limit: Duration) -> String {
     )
 }
 
-fn build_failure(failure: BuildFailure, limit: Duration) -> JobFailure {
+fn build_failure(failure: BuildFailure, limit: Duration, record: &JobRecord) -> JobFailure {
     match failure {
         BuildFailure::TimedOut(_) => fail(FailureCode::TimedOut, time_limit_message(limit)),
-        BuildFailure::Cancelled => fail(FailureCode::Cancelled, "the job was cancelled".to_owned()),
+        BuildFailure::Cancelled => fail(FailureCode::Cancelled, record.cancel_message()),
         other => fail(FailureCode::BuildFailed, other.to_string()),
     }
 }

@@ -1,18 +1,25 @@
-//! Turns SIGTERM and SIGINT into cancellation of the worker's shutdown token.
+//! Turns SIGTERM and SIGINT into the worker's two shutdown tokens: the first signal
+//! starts the drain (`stop`), a second one cuts it short (`force`).
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-/// Waits for the first SIGTERM or SIGINT and cancels `token`.
-pub async fn cancel_on_signal(token: CancellationToken) -> std::io::Result<()> {
+/// Cancels `stop` on the first SIGTERM or SIGINT and `force` on the second. Returns
+/// after the second signal, or when `force` is cancelled by someone else.
+pub async fn listen(stop: CancellationToken, force: CancellationToken) -> std::io::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-        () = token.cancelled() => return Ok(()),
-    };
-    tracing::info!(signal = name, "signal received, stopping");
-    token.cancel();
+    for token in [stop, force.clone()] {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+            () = force.cancelled() => return Ok(()),
+        };
+        if token.is_cancelled() {
+            continue;
+        }
+        tracing::info!(signal = name, "signal received");
+        token.cancel();
+    }
     Ok(())
 }

@@ -44,6 +44,7 @@ pub struct Application {
     server: Server,
     state: AppState,
     engine: Arc<Engine>,
+    grace: Duration,
 }
 
 impl Application {
@@ -80,6 +81,8 @@ impl Application {
         })
         // Signals are ours to handle: shutdown drains jobs, not just connections.
         .disable_signals()
+        // Jobs are drained before the server stops; what is left are plain requests.
+        .shutdown_timeout(10)
         .listen(listener)
         .map_err(|source| StartupError::Bind { address, source })?
         .run();
@@ -98,6 +101,7 @@ impl Application {
             server,
             state,
             engine,
+            grace: Duration::from_secs(config.shutdown_grace_secs),
         })
     }
 
@@ -113,20 +117,38 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` is cancelled, then stops accepting connections and lets
-    /// the requests in flight finish.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> io::Result<()> {
+    /// Serves until `stop` is cancelled, then drains: no new jobs (503), waiting jobs
+    /// end as `shutting_down`, running ones get the configured grace time (cut short by
+    /// `force`), and the server answers status and log requests all the while. Then the
+    /// server stops and lets the requests in flight finish.
+    pub async fn run_until_stopped(
+        self,
+        stop: CancellationToken,
+        force: CancellationToken,
+    ) -> io::Result<()> {
         let handle = self.server.handle();
         let server = self.server;
         tokio::pin!(server);
         tokio::select! {
             result = &mut server => return result,
-            () = shutdown.cancelled() => {}
+            () = stop.cancelled() => {}
         }
-        tracing::info!("shutting down");
-        // Jobs end first so that blocking callers get their answer; the server future
-        // itself carries out the stop, so all three are polled together.
-        let ((), (), result) = tokio::join!(self.engine.shutdown(), handle.stop(true), server);
+        tracing::info!(
+            grace_secs = self.grace.as_secs(),
+            "shutting down: draining jobs"
+        );
+        let drain = self.engine.shutdown(self.grace, &force);
+        tokio::pin!(drain);
+        tokio::select! {
+            () = &mut drain => {}
+            result = &mut server => {
+                drain.await;
+                return result;
+            }
+        }
+        tracing::info!("jobs drained; stopping the HTTP server");
+        // The server future itself carries out the stop, so poll both together.
+        let ((), result) = tokio::join!(handle.stop(true), server);
         result
     }
 }

@@ -9,6 +9,14 @@ use crate::state::AppState;
 pub const BUILD_TYPES: &[&str] = &["baseos-image"];
 pub const ARCHITECTURES: &[&str] = &["amd64", "arm64", "rpi"];
 pub const IMAGE_KINDS: &[&str] = &["ubuntu-iso", "balena-raw"];
+/// The optional parts of the contract this worker offers.
+pub const FEATURES: &[&str] = &[
+    "async-jobs",
+    "log-tail",
+    "cancel",
+    "idempotent-submit",
+    "upload-progress",
+];
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -51,8 +59,8 @@ pub async fn capabilities(state: web::Data<AppState>) -> HttpResponse {
         queue_capacity: state.queue_capacity().get(),
         running_jobs: state.engine().running(),
         queued_jobs: state.engine().queued(),
-        accepting_jobs: true,
+        accepting_jobs: state.engine().accepting(),
         disk_free_gb,
-        features: &["idempotent-submit"],
+        features: FEATURES,
     })
 }

@@ -6,6 +6,9 @@ mod capabilities;
 pub mod error;
 mod extract;
 mod health;
+mod job_status;
+mod jobs;
+mod logs;
 mod request_log;
 mod submit;
 
@@ -22,6 +25,10 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
             .service(health::health)
             .service(capabilities::capabilities)
             .service(submit::submit)
+            .service(jobs::list)
+            .service(jobs::status)
+            .service(jobs::cancel)
+            .service(logs::logs)
             .default_service(web::to(not_found));
     }
 }

@@ -1,5 +1,6 @@
 //! `POST /corebuild/v1/jobs/baseos-image`: parse at the edge, check the token, hand the
-//! job to the engine, wait for its outcome. The caller going away does not stop the job.
+//! job to the engine; then wait for its outcome, or with `Prefer: respond-async` answer
+//! at once with its status. The caller going away does not stop the job.
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::Serialize;
@@ -7,6 +8,7 @@ use serde_json::Value;
 
 use super::auth;
 use super::error::ApiError;
+use super::job_status::JobStatus;
 use crate::build::parse_job;
 use crate::jobs::record::Artifact;
 use crate::jobs::registry::{Admission, AdmitError};
@@ -47,11 +49,26 @@ pub async fn submit(
         .ok_or_else(|| ApiError::InvalidRequest("job: is required".to_owned()))?;
     let job = parse_job(job).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
 
-    let record = match state.engine().submit(job, api_token.as_deref()) {
-        Ok(Admission::Queued(record) | Admission::Attached(record)) => record,
+    let engine = state.engine();
+    let (record, attached) = match engine.submit(job, api_token.as_deref()) {
+        Ok(Admission::Queued(record)) => (record, false),
+        Ok(Admission::Attached(record)) => (record, true),
         Err(AdmitError::QueueFull) => return Err(ApiError::QueueFull),
+        Err(AdmitError::ShuttingDown) => return Err(ApiError::ShuttingDown),
         Err(e @ AdmitError::Conflict(_)) => return Err(ApiError::Conflict(e.to_string())),
     };
+    if prefers_async(&req) {
+        let status = JobStatus::of(&record, engine);
+        let mut response = if attached {
+            HttpResponse::Ok()
+        } else {
+            HttpResponse::Accepted()
+        };
+        return Ok(response
+            .insert_header(("Location", format!("/corebuild/v1/jobs/{}", record.job.id)))
+            .insert_header(("Preference-Applied", "respond-async"))
+            .json(status));
+    }
     let outcome = record.wait().await;
     let logs = record.log.texts();
     match outcome.as_ref() {
@@ -65,4 +82,17 @@ pub async fn submit(
             logs,
         }),
     }
+}
+
+/// RFC 7240: `Prefer: respond-async`, possibly among other preferences.
+fn prefers_async(req: &HttpRequest) -> bool {
+    req.headers().get_all("prefer").any(|value| {
+        value.to_str().is_ok_and(|v| {
+            v.split(',').any(|pref| {
+                pref.split(';')
+                    .next()
+                    .is_some_and(|p| p.trim().eq_ignore_ascii_case("respond-async"))
+            })
+        })
+    })
 }

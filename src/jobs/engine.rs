@@ -1,6 +1,7 @@
 //! The job engine as the API sees it: admit, look up, count, and shut down.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -34,6 +35,15 @@ pub struct Engine {
     tracker: TaskTracker,
     /// Stops the executors from taking new jobs, and the pruner.
     stop: CancellationToken,
+    accepting: AtomicBool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    #[error("no job {0}")]
+    NotFound(String),
+    #[error("job {0} has already finished")]
+    Finished(String),
 }
 
 impl Engine {
@@ -78,6 +88,7 @@ impl Engine {
             executor,
             tracker,
             stop,
+            accepting: AtomicBool::new(true),
         })
     }
 
@@ -117,22 +128,85 @@ impl Engine {
         self.queue.len()
     }
 
-    /// Stops taking jobs, ends waiting ones as `shutting_down`, cancels running ones and
-    /// waits until every job has cleaned up after itself.
-    pub async fn shutdown(&self) {
-        self.stop.cancel();
-        for record in self.queue.drain() {
+    /// False once shutdown has begun.
+    pub fn accepting(&self) -> bool {
+        self.accepting.load(Ordering::SeqCst)
+    }
+
+    /// 0-based place in the queue while the job waits.
+    pub fn queue_position(&self, record: &Arc<JobRecord>) -> Option<usize> {
+        self.queue.position(record)
+    }
+
+    /// Every retained job, newest first.
+    pub fn list(&self) -> Vec<Arc<JobRecord>> {
+        let mut jobs = self.registry.all();
+        jobs.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| a.job.id.as_str().cmp(b.job.id.as_str()))
+        });
+        jobs
+    }
+
+    /// Cancels a job: a waiting one leaves the queue at once; a running one is stopped
+    /// (its runner sees the token) and ends as `cancelled` once it has cleaned up.
+    pub fn cancel(&self, id: &str) -> Result<Arc<JobRecord>, CancelError> {
+        let record = self
+            .registry
+            .get(id)
+            .ok_or_else(|| CancelError::NotFound(id.to_owned()))?;
+        if record.state().is_finished() {
+            return Err(CancelError::Finished(id.to_owned()));
+        }
+        record.cancel_for("the job was cancelled");
+        if self.queue.remove(&record) {
+            record.log.push(Stream::Corebuild, "Cancelled while queued");
+            record.finish(Err(JobFailure {
+                code: FailureCode::Cancelled,
+                message: record.cancel_message(),
+            }));
+        }
+        Ok(record)
+    }
+
+    /// Stops accepting and ends waiting jobs as `shutting_down`; running jobs get until
+    /// `grace` has passed (or `force` fires) to finish, then are cancelled. Returns once
+    /// every job has cleaned up after itself.
+    pub async fn shutdown(&self, grace: Duration, force: &CancellationToken) {
+        self.accepting.store(false, Ordering::SeqCst);
+        for record in self.queue.close() {
+            record.log.push(
+                Stream::Corebuild,
+                "Not started: the worker is shutting down",
+            );
             record.finish(Err(JobFailure {
                 code: FailureCode::ShuttingDown,
-                message: "the worker is shutting down".to_owned(),
+                message: "the worker is shutting down; the job did not start".to_owned(),
             }));
+        }
+        self.stop.cancel();
+        self.tracker.close();
+        let running = self.running();
+        if running > 0 {
+            tracing::info!(
+                running,
+                grace_secs = grace.as_secs(),
+                "waiting for running jobs"
+            );
+        }
+        tokio::select! {
+            () = self.tracker.wait() => return,
+            () = tokio::time::sleep(grace) => {
+                tracing::warn!("shutdown grace time is over; cancelling running jobs");
+            }
+            () = force.cancelled() => tracing::warn!("second signal; cancelling running jobs"),
         }
         for record in self.registry.all() {
             if !record.state().is_finished() {
-                record.cancel.cancel();
+                record.cancel_for("cancelled: the worker shut down before the job finished");
             }
         }
-        self.tracker.close();
         self.tracker.wait().await;
     }
 }

@@ -80,6 +80,14 @@ async fn run_one(runner: &Arc<dyn JobRunner>, record: Arc<JobRecord>) {
     if record.state().is_finished() {
         return; // cancelled while it waited
     }
+    if record.cancel.is_cancelled() {
+        // Cancelled between leaving the queue and starting: never start it.
+        record.finish(Err(JobFailure {
+            code: FailureCode::Cancelled,
+            message: record.cancel_message(),
+        }));
+        return;
+    }
     record.set_running();
     let span = tracing::info_span!("job", job_id = %record.job.id, attempt = record.attempt);
     let task = tokio::spawn(runner.run(Arc::clone(&record)).instrument(span));

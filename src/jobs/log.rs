@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use tokio::sync::watch;
@@ -46,6 +47,8 @@ pub struct JobLog {
     scrubber: Scrubber,
     /// Carries `next_seq`; followers wait on it instead of polling.
     appended: watch::Sender<u64>,
+    /// Time of the newest line, for a job's `lastActivityAt`.
+    last_line_at: AtomicU64,
 }
 
 struct Ring {
@@ -63,6 +66,7 @@ impl JobLog {
             capacity: capacity.max(1),
             scrubber,
             appended: watch::channel(0).0,
+            last_line_at: AtomicU64::new(0),
         }
     }
 
@@ -76,17 +80,19 @@ impl JobLog {
         let mut ring = self.ring.lock().expect("log lock");
         let seq = ring.next_seq;
         ring.next_seq += 1;
+        let time = now_ms();
         if ring.lines.len() == self.capacity {
             ring.lines.pop_front();
         }
         ring.lines.push_back(LogLine {
             seq,
-            time: now_ms(),
+            time,
             stream,
             text,
         });
         let next = ring.next_seq;
         drop(ring);
+        self.last_line_at.store(time, Ordering::Relaxed);
         self.appended.send_replace(next);
     }
 
@@ -111,6 +117,10 @@ impl JobLog {
     pub fn texts(&self) -> Vec<String> {
         let ring = self.ring.lock().expect("log lock");
         ring.lines.iter().map(|l| l.text.clone()).collect()
+    }
+
+    pub fn last_line_at(&self) -> u64 {
+        self.last_line_at.load(Ordering::Relaxed)
     }
 
     pub fn next_seq(&self) -> u64 {

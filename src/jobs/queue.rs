@@ -9,38 +9,55 @@ use tokio::sync::Notify;
 use super::record::JobRecord;
 
 pub struct JobQueue {
-    waiting: Mutex<VecDeque<Arc<JobRecord>>>,
+    waiting: Mutex<Waiting>,
     capacity: usize,
     /// Wakes one idle executor per pushed job.
     ready: Notify,
 }
 
+struct Waiting {
+    jobs: VecDeque<Arc<JobRecord>>,
+    /// Set by shutdown; checked under the same lock as a push, so no job slips in
+    /// after the queue was drained.
+    closed: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
-#[error("the queue is full")]
-pub struct QueueFull;
+pub enum PushError {
+    #[error("the queue is full")]
+    Full,
+    #[error("the queue is closed")]
+    Closed,
+}
 
 impl JobQueue {
     pub fn new(capacity: usize) -> Self {
         Self {
-            waiting: Mutex::new(VecDeque::with_capacity(capacity)),
+            waiting: Mutex::new(Waiting {
+                jobs: VecDeque::with_capacity(capacity),
+                closed: false,
+            }),
             capacity,
             ready: Notify::new(),
         }
     }
 
-    pub fn push(&self, record: Arc<JobRecord>) -> Result<(), QueueFull> {
+    pub fn push(&self, record: Arc<JobRecord>) -> Result<(), PushError> {
         let mut waiting = self.waiting.lock().expect("queue lock");
-        if waiting.len() >= self.capacity {
-            return Err(QueueFull);
+        if waiting.closed {
+            return Err(PushError::Closed);
         }
-        waiting.push_back(record);
+        if waiting.jobs.len() >= self.capacity {
+            return Err(PushError::Full);
+        }
+        waiting.jobs.push_back(record);
         drop(waiting);
         self.ready.notify_one();
         Ok(())
     }
 
     pub fn pop(&self) -> Option<Arc<JobRecord>> {
-        self.waiting.lock().expect("queue lock").pop_front()
+        self.waiting.lock().expect("queue lock").jobs.pop_front()
     }
 
     /// Waits for a job. The wake-up is armed before the queue is checked, so a push
@@ -60,23 +77,26 @@ impl JobQueue {
     /// Takes a job out of the queue (cancel, shutdown); false if it was not waiting.
     pub fn remove(&self, record: &Arc<JobRecord>) -> bool {
         let mut waiting = self.waiting.lock().expect("queue lock");
-        let before = waiting.len();
-        waiting.retain(|r| !Arc::ptr_eq(r, record));
-        before != waiting.len()
+        let before = waiting.jobs.len();
+        waiting.jobs.retain(|r| !Arc::ptr_eq(r, record));
+        before != waiting.jobs.len()
     }
 
     /// 0-based place in line, or None when not waiting.
     pub fn position(&self, record: &Arc<JobRecord>) -> Option<usize> {
         let waiting = self.waiting.lock().expect("queue lock");
-        waiting.iter().position(|r| Arc::ptr_eq(r, record))
+        waiting.jobs.iter().position(|r| Arc::ptr_eq(r, record))
     }
 
-    pub fn drain(&self) -> Vec<Arc<JobRecord>> {
-        self.waiting.lock().expect("queue lock").drain(..).collect()
+    /// Refuses every later push and hands back the jobs that were waiting.
+    pub fn close(&self) -> Vec<Arc<JobRecord>> {
+        let mut waiting = self.waiting.lock().expect("queue lock");
+        waiting.closed = true;
+        waiting.jobs.drain(..).collect()
     }
 
     pub fn len(&self) -> usize {
-        self.waiting.lock().expect("queue lock").len()
+        self.waiting.lock().expect("queue lock").jobs.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -82,8 +82,9 @@ pub struct JobRecord {
     pub attempt: u32,
     pub created_at: u64,
     pub log: Arc<JobLog>,
-    /// Fired to stop this job: by a cancel request or by shutdown.
+    /// Fired to stop this job: by a cancel request or by shutdown. Use [`Self::cancel_for`].
     pub cancel: CancellationToken,
+    cancel_reason: std::sync::OnceLock<String>,
     status: Mutex<Status>,
     outcome: watch::Sender<Option<Arc<Outcome>>>,
 }
@@ -97,6 +98,7 @@ impl JobRecord {
             created_at: now,
             log: Arc::new(log),
             cancel: CancellationToken::new(),
+            cancel_reason: std::sync::OnceLock::new(),
             status: Mutex::new(Status {
                 state: JobState::Queued,
                 started_at: None,
@@ -106,6 +108,20 @@ impl JobRecord {
             }),
             outcome: watch::channel(None).0,
         }
+    }
+
+    /// Stops the job; the first reason given is the one its failure message names.
+    pub fn cancel_for(&self, reason: &str) {
+        let _ = self.cancel_reason.set(reason.to_owned());
+        self.cancel.cancel();
+    }
+
+    /// Why the job was cancelled, for its failure message.
+    pub fn cancel_message(&self) -> String {
+        self.cancel_reason
+            .get()
+            .cloned()
+            .unwrap_or_else(|| "the job was cancelled".to_owned())
     }
 
     pub fn status(&self) -> Status {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::queue::{JobQueue, QueueFull};
+use super::queue::{JobQueue, PushError};
 use super::record::JobRecord;
 use crate::build::Job;
 use crate::time::now_ms;
@@ -25,11 +25,16 @@ pub enum AdmitError {
     QueueFull,
     #[error("job {0} is already known with different content")]
     Conflict(String),
+    #[error("the worker is shutting down")]
+    ShuttingDown,
 }
 
-impl From<QueueFull> for AdmitError {
-    fn from(_: QueueFull) -> Self {
-        Self::QueueFull
+impl From<PushError> for AdmitError {
+    fn from(e: PushError) -> Self {
+        match e {
+            PushError::Full => Self::QueueFull,
+            PushError::Closed => Self::ShuttingDown,
+        }
     }
 }
 

@@ -107,7 +107,9 @@ async fn jobs_run_in_fifo_order() {
     }
     assert_eq!(*order.lock().unwrap(), ["j0", "j1", "j2", "j3", "j4", "j5"]);
     assert_eq!(records[0].state(), JobState::Succeeded);
-    engine.shutdown().await;
+    engine
+        .shutdown(Duration::ZERO, &tokio_util::sync::CancellationToken::new())
+        .await;
 }
 
 #[tokio::test]
@@ -126,7 +128,9 @@ async fn never_more_jobs_run_than_the_pool_holds() {
         assert!(r.wait().await.is_ok());
     }
     assert_eq!(peak.load(Ordering::SeqCst), 2);
-    engine.shutdown().await;
+    engine
+        .shutdown(Duration::ZERO, &tokio_util::sync::CancellationToken::new())
+        .await;
 }
 
 #[tokio::test]
@@ -150,7 +154,9 @@ async fn the_queue_bound_does_not_count_running_jobs() {
     );
     gate.add_permits(3);
     running.wait().await;
-    engine.shutdown().await;
+    engine
+        .shutdown(Duration::ZERO, &tokio_util::sync::CancellationToken::new())
+        .await;
 }
 
 #[tokio::test]
@@ -167,7 +173,9 @@ async fn a_panicking_job_fails_and_the_worker_goes_on() {
     let failure = boom.wait().await.as_ref().clone().unwrap_err();
     assert_eq!(failure.code, FailureCode::BuildFailed);
     assert!(fine.wait().await.is_ok());
-    engine.shutdown().await;
+    engine
+        .shutdown(Duration::ZERO, &tokio_util::sync::CancellationToken::new())
+        .await;
 }
 
 #[tokio::test]
@@ -185,7 +193,9 @@ async fn shutdown_ends_queued_jobs_and_cancels_running_ones() {
         tokio::task::yield_now().await;
     }
     let queued = admitted(engine.submit(job("queued"), None));
-    engine.shutdown().await;
+    engine
+        .shutdown(Duration::ZERO, &tokio_util::sync::CancellationToken::new())
+        .await;
     assert_eq!(
         queued.wait().await.as_ref().clone().unwrap_err().code,
         FailureCode::ShuttingDown
@@ -213,7 +223,9 @@ async fn retention_forgets_old_and_surplus_finished_jobs() {
         .map(|i| engine.get(&format!("r{i}")).is_some())
         .collect();
     assert_eq!(kept, [false, false, false, true, true]);
-    engine.shutdown().await;
+    engine
+        .shutdown(Duration::ZERO, &tokio_util::sync::CancellationToken::new())
+        .await;
 
     let registry = super::registry::Registry::default();
     let queue = super::queue::JobQueue::new(4);
@@ -251,5 +263,7 @@ async fn the_first_log_line_names_architecture_and_kind() {
         record.log.texts()[0],
         "Starting isocreator for amd64 ubuntu-iso"
     );
-    engine.shutdown().await;
+    engine
+        .shutdown(Duration::ZERO, &tokio_util::sync::CancellationToken::new())
+        .await;
 }

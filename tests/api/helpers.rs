@@ -12,7 +12,12 @@ pub struct TestApp {
     pub address: SocketAddr,
     pub client: reqwest::Client,
     pub workdir: TempDir,
-    shutdown: CancellationToken,
+    /// Starts the drain, as the first SIGTERM does.
+    pub stop: CancellationToken,
+    /// Cuts the drain short, as a second signal does.
+    pub force: CancellationToken,
+    /// The running application; ends once it has stopped.
+    pub stopped: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestApp {
@@ -31,7 +36,9 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.shutdown.cancel();
+        // Tests do not wait for a grace time: stop and cut the drain short.
+        self.stop.cancel();
+        self.force.cancel();
     }
 }
 
@@ -61,13 +68,15 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
     let config = config_with(&workdir, extra);
     let app = Application::build(config).await.expect("app builds");
     let address = app.address();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let (stop, force) = (CancellationToken::new(), CancellationToken::new());
+    let stopped = tokio::spawn(app.run_until_stopped(stop.clone(), force.clone()));
     TestApp {
         address,
         client: reqwest::Client::new(),
         workdir,
-        shutdown,
+        stop,
+        force,
+        stopped: Some(stopped),
     }
 }
 

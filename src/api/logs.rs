@@ -1,0 +1,157 @@
+//! A job's log (contract 3.4): a cursor over sequence numbers, or a Server-Sent Events
+//! stream that wakes on new lines (no polling inside the worker) and pulls at the
+//! reader's pace, so a slow reader holds one batch at most and never slows the job.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use serde::{Deserialize, Serialize};
+
+use super::auth::Authorized;
+use super::error::{ApiError, failure_code};
+use super::jobs::not_found;
+use crate::jobs::log::LogLine;
+use crate::jobs::record::{JobRecord, JobState};
+use crate::state::AppState;
+
+const DEFAULT_LIMIT: usize = 1000;
+const MAX_LIMIT: usize = 10_000;
+/// A comment line now and then keeps proxies from closing a quiet stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+#[derive(Deserialize)]
+pub struct LogQuery {
+    since: Option<u64>,
+    limit: Option<usize>,
+    #[serde(default)]
+    follow: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LogPage {
+    success: bool,
+    job_id: String,
+    state: JobState,
+    first_seq: u64,
+    next_seq: u64,
+    done: bool,
+    lines: Vec<LogLine>,
+}
+
+#[get("/corebuild/v1/jobs/{id}/logs")]
+pub async fn logs(
+    _: Authorized,
+    req: HttpRequest,
+    id: web::Path<String>,
+    query: web::Query<LogQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let record = state.engine().get(&id).ok_or_else(|| not_found(&id))?;
+    let limit = match query.limit {
+        None => DEFAULT_LIMIT,
+        Some(0) => {
+            return Err(ApiError::InvalidRequest(
+                "limit: must be at least 1".to_owned(),
+            ));
+        }
+        Some(n) => n.min(MAX_LIMIT),
+    };
+    if query.follow {
+        let resume = req
+            .headers()
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|last| last + 1);
+        let since = resume.or(query.since).unwrap_or(0);
+        return Ok(HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .insert_header(("Cache-Control", "no-cache"))
+            .insert_header(("X-Accel-Buffering", "no"))
+            .streaming(follow(record, since)));
+    }
+    // Read "finished" before the lines: no line is added after a job finishes, so
+    // `done` can never be true while a line is still missing.
+    let state = record.state();
+    let slice = record.log.slice(query.since.unwrap_or(0), limit);
+    Ok(HttpResponse::Ok().json(LogPage {
+        success: true,
+        job_id: record.job.id.to_string(),
+        state,
+        first_seq: slice.first_seq,
+        next_seq: slice.next_seq,
+        done: state.is_finished() && slice.next_seq == record.log.next_seq(),
+        lines: slice.lines,
+    }))
+}
+
+struct Follower {
+    record: Arc<JobRecord>,
+    since: u64,
+    appended: tokio::sync::watch::Receiver<u64>,
+    ended: bool,
+}
+
+fn follow(
+    record: Arc<JobRecord>,
+    since: u64,
+) -> impl futures::Stream<Item = Result<Bytes, actix_web::Error>> {
+    let appended = record.log.subscribe();
+    let start = Follower {
+        record,
+        since,
+        appended,
+        ended: false,
+    };
+    futures::stream::unfold(start, |mut f| async move {
+        if f.ended {
+            return None;
+        }
+        loop {
+            f.appended.borrow_and_update();
+            let finished = f.record.state().is_finished();
+            let slice = f.record.log.slice(f.since, DEFAULT_LIMIT);
+            f.since = slice.next_seq;
+            if !slice.lines.is_empty() {
+                return Some((Ok(events(&slice.lines)), f));
+            }
+            if finished {
+                f.ended = true;
+                return Some((Ok(end_event(&f.record)), f));
+            }
+            tokio::select! {
+                _ = f.appended.changed() => {}
+                _ = f.record.wait() => {}
+                () = tokio::time::sleep(KEEP_ALIVE) => {
+                    return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), f));
+                }
+            }
+        }
+    })
+}
+
+fn events(lines: &[LogLine]) -> Bytes {
+    let mut out = String::new();
+    for line in lines {
+        out.push_str(&format!("id: {}\n", line.seq));
+        // A data field ends at a line break, so a stray CR becomes its own data line.
+        for part in line.text.split('\r') {
+            out.push_str("data: ");
+            out.push_str(part);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    Bytes::from(out)
+}
+
+fn end_event(record: &JobRecord) -> Bytes {
+    let code = record
+        .outcome()
+        .and_then(|o| o.as_ref().as_ref().err().map(|f| failure_code(f.code)));
+    let data = serde_json::json!({ "state": record.state(), "code": code });
+    Bytes::from(format!("event: end\ndata: {data}\n\n"))
+}

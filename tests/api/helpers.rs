@@ -167,3 +167,58 @@ pub fn builds_in(body: &serde_json::Value) -> usize {
         .filter(|l| l.starts_with("fake isocreator:"))
         .count()
 }
+
+impl TestApp {
+    /// `Prefer: respond-async` submission.
+    pub async fn submit_async(&self, job: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/corebuild/v1/jobs/baseos-image"))
+            .header("Prefer", "respond-async")
+            .json(&serde_json::json!({ "job": job }))
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    pub async fn status(&self, id: &str) -> serde_json::Value {
+        let response = self.get(&format!("/corebuild/v1/jobs/{id}")).await;
+        assert_eq!(response.status(), 200, "status of {id}");
+        response.json().await.unwrap()
+    }
+
+    /// Polls the job's status until `ready` holds (at most 30 s) and returns it.
+    pub async fn wait_for_status(
+        &self,
+        id: &str,
+        ready: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let status = self.status(id).await;
+            if ready(&status) {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "job {id} never got there: {status}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn wait_for_state(&self, id: &str, state: &str) -> serde_json::Value {
+        self.wait_for_status(id, |s| s["state"] == state).await
+    }
+
+    pub async fn cancel(&self, id: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(&format!("/corebuild/v1/jobs/{id}")))
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// Starts the drain as SIGTERM would, and waits until the application has stopped.
+    pub async fn stop_and_wait(&mut self) {
+        self.stop.cancel();
+        let stopped = self.stopped.take().expect("stopped once");
+        stopped.await.expect("app task").expect("app ran");
+    }
+}

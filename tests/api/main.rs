@@ -1,5 +1,6 @@
 //! HTTP-level tests: one module per capability, sharing `helpers`.
 
+mod async_jobs;
 mod binary;
 mod capabilities;
 mod config;

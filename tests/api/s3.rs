@@ -29,6 +29,8 @@ pub struct S3Server {
     pub root: TempDir,
     /// Upload-part number to answer with 500 (0: none).
     fail_part: Arc<AtomicU32>,
+    /// Milliseconds to hold every upload-part request (0: none), to watch an upload.
+    part_delay_ms: Arc<AtomicU32>,
     stop: CancellationToken,
 }
 
@@ -50,7 +52,9 @@ pub async fn start_s3() -> S3Server {
     let address = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let fail_part = Arc::new(AtomicU32::new(0));
-    let (accept_stop, accept_fail) = (stop.clone(), Arc::clone(&fail_part));
+    let part_delay_ms = Arc::new(AtomicU32::new(0));
+    let (accept_stop, accept_fail, accept_delay) =
+        (stop.clone(), Arc::clone(&fail_part), Arc::clone(&part_delay_ms));
     tokio::spawn(async move {
         loop {
             let socket = tokio::select! {
@@ -60,12 +64,17 @@ pub async fn start_s3() -> S3Server {
                     Err(_) => continue,
                 },
             };
-            let (service, fail) = (service.clone(), Arc::clone(&accept_fail));
+            let (service, fail, delay) =
+                (service.clone(), Arc::clone(&accept_fail), Arc::clone(&accept_delay));
             let handler = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                let (service, fail) = (service.clone(), Arc::clone(&fail));
+                let (service, fail, delay) = (service.clone(), Arc::clone(&fail), Arc::clone(&delay));
                 async move {
                     let part = fail.load(Ordering::SeqCst);
                     let query = req.uri().query().unwrap_or("").to_owned();
+                    let delay_ms = delay.load(Ordering::SeqCst);
+                    if delay_ms > 0 && query.contains("partNumber=") {
+                        tokio::time::sleep(std::time::Duration::from_millis(u64::from(delay_ms))).await;
+                    }
                     if part != 0 && query.contains(&format!("partNumber={part}")) {
                         let response = hyper::Response::builder()
                             .status(500)
@@ -91,6 +100,7 @@ pub async fn start_s3() -> S3Server {
         address,
         root,
         fail_part,
+        part_delay_ms,
         stop,
     }
 }
@@ -105,6 +115,10 @@ impl S3Server {
             "bucketName": BUCKET,
             "useSsl": false
         })
+    }
+
+    pub fn delay_upload_parts(&self, millis: u32) {
+        self.part_delay_ms.store(millis, Ordering::SeqCst);
     }
 
     pub fn fail_upload_part(&self, part: u32) {

@@ -9,6 +9,7 @@ mod helpers;
 mod isocreator_config;
 mod job_failures;
 mod jobs;
+mod logs;
 mod moto;
 mod queue;
 mod s3;

@@ -194,7 +194,13 @@ impl TestApp {
     ) -> serde_json::Value {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
-            let status = self.status(id).await;
+            // A job submitted in the background may not be known yet: 404 until it is.
+            let response = self.get(&format!("/corebuild/v1/jobs/{id}")).await;
+            let status: serde_json::Value = match response.status().as_u16() {
+                200 => response.json().await.unwrap(),
+                404 => serde_json::Value::Null,
+                other => panic!("status of {id}: {other}"),
+            };
             if ready(&status) {
                 return status;
             }

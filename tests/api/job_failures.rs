@@ -2,11 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::helpers::{TestApp, job, log_lines, spawn_app_with, spawn_worker};
+use crate::processes::{assert_all_gone, pids_from};
 use crate::s3::start_s3;
 
 async fn failing(app: &TestApp, id: &str) -> (u16, Value) {
@@ -82,30 +81,6 @@ async fn a_missing_command_is_build_failed_saying_so() {
         body["error"],
         "isocreator command not found: /nonexistent/isocreator"
     );
-}
-
-fn pids_from(pidfile: &std::path::Path) -> Vec<Pid> {
-    std::fs::read_to_string(pidfile)
-        .expect("the fake wrote its pids")
-        .split_whitespace()
-        .map(|p| Pid::from_raw(p.parse().unwrap()))
-        .collect()
-}
-
-fn alive(pid: Pid) -> bool {
-    // Signal 0 checks for existence; a zombie is reaped by init soon, so poll a bit.
-    kill(pid, None).is_ok()
-        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| !s.contains(") Z "))
-            .unwrap_or(false)
-}
-
-async fn assert_all_gone(pids: &[Pid]) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while pids.iter().any(|p| alive(*p)) {
-        assert!(Instant::now() < deadline, "processes still alive: {pids:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 mod async_jobs;
 mod binary;
+mod cancel;
 mod capabilities;
 mod config;
 mod health;
@@ -11,6 +12,7 @@ mod job_failures;
 mod jobs;
 mod logs;
 mod moto;
+mod processes;
 mod queue;
 mod s3;
 mod secrets;

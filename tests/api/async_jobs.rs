@@ -20,7 +20,11 @@ async fn respond_async_answers_202_with_location_and_status() {
     assert_eq!(status["imageKind"], "ubuntu-iso");
     assert_eq!(status["attempt"], 1);
     assert!(["queued", "running"].contains(&status["state"].as_str().unwrap()));
-    assert_eq!(status.as_object().unwrap().len(), 16, "the contract's fields: {status}");
+    assert_eq!(
+        status.as_object().unwrap().len(),
+        16,
+        "the contract's fields: {status}"
+    );
 
     let running = app.wait_for_state("async-1", "running").await;
     assert!(running["queuePosition"].is_null());
@@ -28,7 +32,10 @@ async fn respond_async_answers_202_with_location_and_status() {
     assert!(running["finishedAt"].is_null());
 
     let done = app.wait_for_state("async-1", "succeeded").await;
-    assert_eq!(done["artifact"]["key"], "corebuild/baseos/async-1/baseos.iso");
+    assert_eq!(
+        done["artifact"]["key"],
+        "corebuild/baseos/async-1/baseos.iso"
+    );
     assert!(done["error"].is_null());
     assert!(done["progress"].is_null(), "no progress outside the upload");
     assert!(done["finishedAt"].as_u64().unwrap() >= done["startedAt"].as_u64().unwrap());
@@ -71,8 +78,16 @@ async fn queued_jobs_report_their_place_in_line() {
     app.wait_for_state("line-0", "running").await;
     assert_eq!(app.status("line-1").await["queuePosition"], 0);
     assert_eq!(app.status("line-2").await["queuePosition"], 1);
-    let caps: Value = app.get("/corebuild/v1/capabilities").await.json().await.unwrap();
-    assert_eq!((caps["runningJobs"].as_u64(), caps["queuedJobs"].as_u64()), (Some(1), Some(2)));
+    let caps: Value = app
+        .get("/corebuild/v1/capabilities")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (caps["runningJobs"].as_u64(), caps["queuedJobs"].as_u64()),
+        (Some(1), Some(2))
+    );
     app.wait_for_state("line-2", "succeeded").await;
 }
 
@@ -92,10 +107,17 @@ async fn upload_progress_counts_acknowledged_bytes() {
     assert_eq!(progress["bytesTotal"], 20_971_520);
     let mut seen = vec![progress["bytesDone"].as_u64().unwrap()];
     let later = app
-        .wait_for_status("progress", |s| s["progress"]["bytesDone"].as_u64().is_some_and(|d| d >= 5_242_880))
+        .wait_for_status("progress", |s| {
+            s["progress"]["bytesDone"]
+                .as_u64()
+                .is_some_and(|d| d >= 5_242_880)
+        })
         .await;
     seen.push(later["progress"]["bytesDone"].as_u64().unwrap());
-    assert!(seen.iter().all(|d| d % 5_242_880 == 0), "whole acknowledged parts: {seen:?}");
+    assert!(
+        seen.iter().all(|d| d % 5_242_880 == 0),
+        "whole acknowledged parts: {seen:?}"
+    );
     assert!(later["lastActivityAt"].as_u64() >= uploading["lastActivityAt"].as_u64());
     let done = app.wait_for_state("progress", "succeeded").await;
     assert!(done["progress"].is_null());
@@ -111,11 +133,26 @@ async fn the_list_is_newest_first_and_filters_by_state() {
     }
     let list: Value = app.get("/corebuild/v1/jobs").await.json().await.unwrap();
     assert_eq!(list["success"], true);
-    let ids: Vec<&str> = list["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["list-c", "list-b", "list-a"]);
-    let running: Value = app.get("/corebuild/v1/jobs?state=running").await.json().await.unwrap();
+    let running: Value = app
+        .get("/corebuild/v1/jobs?state=running")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(running["jobs"], json!([]));
-    let done: Value = app.get("/corebuild/v1/jobs?state=succeeded").await.json().await.unwrap();
+    let done: Value = app
+        .get("/corebuild/v1/jobs?state=succeeded")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(done["jobs"].as_array().unwrap().len(), 3);
     let bad = app.get("/corebuild/v1/jobs?state=sleeping").await;
     assert_eq!(bad.status(), 400);
@@ -126,19 +163,34 @@ async fn the_list_is_newest_first_and_filters_by_state() {
 #[tokio::test]
 async fn job_endpoints_need_the_token_and_unknown_jobs_are_404() {
     let app = spawn_app_with(&["--token", "t0ken-xyz"]).await;
-    for path in ["/corebuild/v1/jobs", "/corebuild/v1/jobs/x", "/corebuild/v1/jobs/x/logs"] {
+    for path in [
+        "/corebuild/v1/jobs",
+        "/corebuild/v1/jobs/x",
+        "/corebuild/v1/jobs/x/logs",
+    ] {
         let response = app.get(path).await;
         assert_eq!(response.status(), 401, "{path}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["code"], "unauthorized");
     }
     assert_eq!(app.cancel("x").await.status(), 401);
-    let authed = |path: &str| app.client.get(app.url(path)).bearer_auth("t0ken-xyz").send();
+    let authed = |path: &str| {
+        app.client
+            .get(app.url(path))
+            .bearer_auth("t0ken-xyz")
+            .send()
+    };
     let missing = authed("/corebuild/v1/jobs/nope").await.unwrap();
     assert_eq!(missing.status(), 404);
     let body: Value = missing.json().await.unwrap();
     assert_eq!(body["code"], "not_found");
-    assert_eq!(authed("/corebuild/v1/jobs/nope/logs").await.unwrap().status(), 404);
+    assert_eq!(
+        authed("/corebuild/v1/jobs/nope/logs")
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     let list = app
         .client
         .get(app.url("/corebuild/v1/jobs"))

@@ -74,13 +74,20 @@ async fn an_uploading_job_aborts_its_multipart_upload() {
     let cancelled = app.wait_for_state("mid-upload", "cancelled").await;
     assert_eq!(cancelled["error"]["code"], "cancelled");
     assert!(cancelled["progress"].is_null());
-    assert!(s3.incomplete_uploads().is_empty(), "left: {:?}", s3.incomplete_uploads());
+    assert!(
+        s3.incomplete_uploads().is_empty(),
+        "left: {:?}",
+        s3.incomplete_uploads()
+    );
     assert!(!s3.exists("corebuild/baseos/mid-upload/baseos.iso").await);
     assert!(app.workspaces().is_empty());
 
     // The id may be submitted again: a second attempt.
     s3.delay_upload_parts(0);
-    assert_eq!(app.submit_async(&job("mid-upload", &s3)).await.status(), 202);
+    assert_eq!(
+        app.submit_async(&job("mid-upload", &s3)).await.status(),
+        202
+    );
     let done = app.wait_for_state("mid-upload", "succeeded").await;
     assert_eq!(done["attempt"], 2);
 }

@@ -204,7 +204,10 @@ impl TestApp {
             if ready(&status) {
                 return status;
             }
-            assert!(std::time::Instant::now() < deadline, "job {id} never got there: {status}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job {id} never got there: {status}"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }

@@ -6,13 +6,20 @@ use crate::helpers::{TestApp, job, spawn_worker};
 use crate::s3::start_s3;
 
 async fn page(app: &TestApp, id: &str, query: &str) -> Value {
-    let response = app.get(&format!("/corebuild/v1/jobs/{id}/logs{query}")).await;
+    let response = app
+        .get(&format!("/corebuild/v1/jobs/{id}/logs{query}"))
+        .await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
 }
 
 fn seqs(page: &Value) -> Vec<u64> {
-    page["lines"].as_array().unwrap().iter().map(|l| l["seq"].as_u64().unwrap()).collect()
+    page["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["seq"].as_u64().unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -36,7 +43,10 @@ async fn polling_a_flooding_job_with_next_seq_is_gap_free() {
         }
         assert!(lines.len() <= 700);
         seen.extend(&lines);
-        assert!(current["nextSeq"].as_u64().unwrap() >= since, "the cursor never goes back");
+        assert!(
+            current["nextSeq"].as_u64().unwrap() >= since,
+            "the cursor never goes back"
+        );
         since = current["nextSeq"].as_u64().unwrap();
         if current["done"] == true {
             assert_eq!(current["state"], "succeeded");
@@ -47,7 +57,11 @@ async fn polling_a_flooding_job_with_next_seq_is_gap_free() {
     let status = app.status("tail").await;
     let total = status["logLines"].as_u64().unwrap();
     assert_eq!(since, total, "the cursor ends at the last line");
-    assert_eq!(seen.len() as u64 + skipped, total, "every line was read or counted as evicted");
+    assert_eq!(
+        seen.len() as u64 + skipped,
+        total,
+        "every line was read or counted as evicted"
+    );
     assert!(total > 60_000);
 }
 
@@ -59,7 +73,10 @@ async fn a_cursor_below_the_ring_starts_at_the_oldest_kept_line() {
     let oldest = page(&app, "evicted", "?since=0&limit=10").await;
     let first_seq = oldest["firstSeq"].as_u64().unwrap();
     assert!(first_seq > 500);
-    assert_eq!(seqs(&oldest), (first_seq..first_seq + 10).collect::<Vec<_>>());
+    assert_eq!(
+        seqs(&oldest),
+        (first_seq..first_seq + 10).collect::<Vec<_>>()
+    );
     assert_eq!(oldest["nextSeq"], first_seq + 10);
     assert_eq!(oldest["done"], false, "more lines remain");
     let line = &oldest["lines"][0];
@@ -67,7 +84,11 @@ async fn a_cursor_below_the_ring_starts_at_the_oldest_kept_line() {
     assert!(line["time"].as_u64().unwrap() > 1_700_000_000_000);
 
     let full = page(&app, "evicted", "?limit=20000").await;
-    assert_eq!(full["lines"].as_array().unwrap().len(), 100, "a limit above 10000 is capped, the ring holds 100");
+    assert_eq!(
+        full["lines"].as_array().unwrap().len(),
+        100,
+        "a limit above 10000 is capped, the ring holds 100"
+    );
     assert_eq!(full["done"], true);
     let zero = app.get("/corebuild/v1/jobs/evicted/logs?limit=0").await;
     assert_eq!(zero.status(), 400);
@@ -98,7 +119,9 @@ fn parse_sse(body: &str) -> Vec<(Option<u64>, Option<String>, String)> {
 }
 
 async fn follow(app: &TestApp, id: &str, last_event_id: Option<u64>) -> String {
-    let mut request = app.client.get(app.url(&format!("/corebuild/v1/jobs/{id}/logs?follow=true")));
+    let mut request = app
+        .client
+        .get(app.url(&format!("/corebuild/v1/jobs/{id}/logs?follow=true")));
     if let Some(last) = last_event_id {
         request = request.header("Last-Event-ID", last.to_string());
     }
@@ -121,7 +144,11 @@ async fn follow_streams_every_line_then_end_and_resumes_after_last_event_id() {
     let events = parse_sse(&follow(&app, "follow", None).await);
     let (lines, end) = events.split_at(events.len() - 1);
     let ids: Vec<u64> = lines.iter().map(|(id, _, _)| id.unwrap()).collect();
-    assert_eq!(ids, (0..ids.len() as u64).collect::<Vec<_>>(), "every line once, in order");
+    assert_eq!(
+        ids,
+        (0..ids.len() as u64).collect::<Vec<_>>(),
+        "every line once, in order"
+    );
     assert_eq!(lines[0].2, "Starting isocreator for amd64 ubuntu-iso");
     assert_eq!(end[0].1.as_deref(), Some("end"));
     let end_data: Value = serde_json::from_str(&end[0].2).unwrap();

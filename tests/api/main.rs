@@ -16,5 +16,6 @@ mod processes;
 mod queue;
 mod s3;
 mod secrets;
+mod shutdown;
 mod submit_requests;
 mod upload_failures;

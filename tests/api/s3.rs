@@ -53,8 +53,11 @@ pub async fn start_s3() -> S3Server {
     let stop = CancellationToken::new();
     let fail_part = Arc::new(AtomicU32::new(0));
     let part_delay_ms = Arc::new(AtomicU32::new(0));
-    let (accept_stop, accept_fail, accept_delay) =
-        (stop.clone(), Arc::clone(&fail_part), Arc::clone(&part_delay_ms));
+    let (accept_stop, accept_fail, accept_delay) = (
+        stop.clone(),
+        Arc::clone(&fail_part),
+        Arc::clone(&part_delay_ms),
+    );
     tokio::spawn(async move {
         loop {
             let socket = tokio::select! {
@@ -64,16 +67,21 @@ pub async fn start_s3() -> S3Server {
                     Err(_) => continue,
                 },
             };
-            let (service, fail, delay) =
-                (service.clone(), Arc::clone(&accept_fail), Arc::clone(&accept_delay));
+            let (service, fail, delay) = (
+                service.clone(),
+                Arc::clone(&accept_fail),
+                Arc::clone(&accept_delay),
+            );
             let handler = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                let (service, fail, delay) = (service.clone(), Arc::clone(&fail), Arc::clone(&delay));
+                let (service, fail, delay) =
+                    (service.clone(), Arc::clone(&fail), Arc::clone(&delay));
                 async move {
                     let part = fail.load(Ordering::SeqCst);
                     let query = req.uri().query().unwrap_or("").to_owned();
                     let delay_ms = delay.load(Ordering::SeqCst);
                     if delay_ms > 0 && query.contains("partNumber=") {
-                        tokio::time::sleep(std::time::Duration::from_millis(u64::from(delay_ms))).await;
+                        tokio::time::sleep(std::time::Duration::from_millis(u64::from(delay_ms)))
+                            .await;
                     }
                     if part != 0 && query.contains(&format!("partNumber={part}")) {
                         let response = hyper::Response::builder()

@@ -141,11 +141,7 @@ impl Engine {
     /// Every retained job, newest first.
     pub fn list(&self) -> Vec<Arc<JobRecord>> {
         let mut jobs = self.registry.all();
-        jobs.sort_by(|a, b| {
-            b.created_at
-                .cmp(&a.created_at)
-                .then_with(|| a.job.id.as_str().cmp(b.job.id.as_str()))
-        });
+        jobs.sort_by_key(|r| std::cmp::Reverse(r.serial));
         jobs
     }
 

@@ -78,6 +78,8 @@ pub struct Status {
 }
 
 pub struct JobRecord {
+    /// Order of admission; breaks ties between jobs created in the same millisecond.
+    pub serial: u64,
     pub job: Job,
     pub attempt: u32,
     pub created_at: u64,
@@ -91,8 +93,10 @@ pub struct JobRecord {
 
 impl JobRecord {
     pub fn new(job: Job, attempt: u32, log: JobLog) -> Self {
+        static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let now = now_ms();
         Self {
+            serial: SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             job,
             attempt,
             created_at: now,

@@ -104,7 +104,8 @@ impl Registry {
             .iter()
             .filter_map(|r| r.status().finished_at.map(|t| (t, Arc::clone(r.value()))))
             .collect();
-        finished.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
+        // Newest first; admission order breaks ties within a millisecond.
+        finished.sort_by_key(|(t, r)| std::cmp::Reverse((*t, r.serial)));
         let mut removed = 0;
         for (index, (finished_at, record)) in finished.into_iter().enumerate() {
             if finished_at < cutoff || index >= max_finished {

@@ -218,14 +218,14 @@ async fn retention_forgets_old_and_surplus_finished_jobs() {
             .wait()
             .await;
     }
-    // Pruning runs after each job: only the two newest finished jobs remain.
+    // Pruning runs after each job; shutdown waits for the executor to get there.
+    engine
+        .shutdown(Duration::ZERO, &tokio_util::sync::CancellationToken::new())
+        .await;
     let kept: Vec<bool> = (0..5)
         .map(|i| engine.get(&format!("r{i}")).is_some())
         .collect();
     assert_eq!(kept, [false, false, false, true, true]);
-    engine
-        .shutdown(Duration::ZERO, &tokio_util::sync::CancellationToken::new())
-        .await;
 
     let registry = super::registry::Registry::default();
     let queue = super::queue::JobQueue::new(4);

@@ -116,26 +116,29 @@ impl BuildPipeline {
             let record = Arc::clone(record);
             Arc::new(move |done, total| record.set_progress(done, total))
         };
-        let upload = upload::upload_file(
+        let upload_started = Instant::now();
+        let uploaded = match upload::upload_file(
             &job.s3,
             &job.artifact_key,
             &output,
             &self.upload,
             progress,
             &record.cancel,
-        );
-        let upload_started = Instant::now();
-        let uploaded = match tokio::time::timeout_at(deadline, upload).await {
-            Err(_) => {
+            deadline,
+        )
+        .await
+        {
+            Ok(uploaded) => uploaded,
+            Err(UploadError::TimedOut) => {
                 return Err(fail(
                     FailureCode::TimedOut,
                     time_limit_message(self.time_limit),
                 ));
             }
-            Ok(Err(UploadError::Cancelled)) => {
+            Err(UploadError::Cancelled) => {
                 return Err(fail(FailureCode::Cancelled, record.cancel_message()));
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 let message = log.scrubber().scrub(&format!(
                     "upload to {}/{} failed: {e}",
                     job.s3.bucket(),
@@ -143,7 +146,6 @@ impl BuildPipeline {
                 ));
                 return Err(fail(FailureCode::UploadFailed, message));
             }
-            Ok(Ok(uploaded)) => uploaded,
         };
         let seconds = upload_started.elapsed().as_secs_f64();
         log.push(

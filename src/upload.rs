@@ -22,6 +22,7 @@ use object_store::{
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::build::fields::ArtifactKey;
@@ -58,6 +59,8 @@ pub enum UploadError {
     Changed,
     #[error("the upload was cancelled")]
     Cancelled,
+    #[error("the job's time limit passed during the upload")]
+    TimedOut,
 }
 
 /// Bytes acknowledged by the store so far, and the total.
@@ -111,7 +114,8 @@ pub fn store_for(
         .build()?)
 }
 
-/// Uploads `file` to `key`, returning its size and SHA-256.
+/// Uploads `file` to `key`, returning its size and SHA-256. `cancel` or `deadline`
+/// stop it early; a multipart upload is aborted whenever it does not complete.
 pub async fn upload_file(
     target: &S3Target,
     key: &ArtifactKey,
@@ -119,6 +123,7 @@ pub async fn upload_file(
     settings: &UploadSettings,
     progress: Progress,
     cancel: &CancellationToken,
+    deadline: Instant,
 ) -> Result<Uploaded, UploadError> {
     let size = tokio::fs::metadata(file).await?.len();
     let part_size = part_size_for(size, settings.part_size);
@@ -139,9 +144,12 @@ pub async fn upload_file(
             attributes,
             ..PutOptions::default()
         };
+        let stop = Stop { cancel, deadline };
         tokio::select! {
             result = store.put_opts(&path, PutPayload::from(data), opts) => { result?; }
-            () = cancel.cancelled() => return Err(UploadError::Cancelled),
+            // A single PUT leaves no parts behind when dropped: S3 stores an object
+            // only once its whole body has arrived.
+            err = stop.fired() => return Err(err),
         }
         progress(size, size);
         return Ok(Uploaded { size, sha256 });
@@ -152,10 +160,13 @@ pub async fn upload_file(
         ..PutMultipartOptions::default()
     };
     let mut upload = store.put_multipart_opts(&path, opts).await?;
-    let result = tokio::select! {
-        result = send_parts(upload.as_mut(), file.to_owned(), size, part_size, settings.concurrency, &progress) => result,
-        () = cancel.cancelled() => Err(UploadError::Cancelled),
+    let stop = Stop { cancel, deadline };
+    let parts = Parts {
+        size,
+        part_size,
+        concurrency: settings.concurrency,
     };
+    let result = send_parts(upload.as_mut(), file.to_owned(), parts, &progress, &stop).await;
     match result {
         Ok(uploaded) => Ok(uploaded),
         Err(err) => {
@@ -167,14 +178,40 @@ pub async fn upload_file(
     }
 }
 
-async fn send_parts(
-    upload: &mut dyn MultipartUpload,
-    file: PathBuf,
+/// What ends an upload early: a cancel request or the job's deadline.
+struct Stop<'a> {
+    cancel: &'a CancellationToken,
+    deadline: Instant,
+}
+
+impl Stop<'_> {
+    async fn fired(&self) -> UploadError {
+        tokio::select! {
+            () = self.cancel.cancelled() => UploadError::Cancelled,
+            () = tokio::time::sleep_until(self.deadline) => UploadError::TimedOut,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Parts {
     size: u64,
     part_size: u64,
     concurrency: usize,
+}
+
+async fn send_parts(
+    upload: &mut dyn MultipartUpload,
+    file: PathBuf,
+    parts: Parts,
     progress: &Progress,
+    stop: &Stop<'_>,
 ) -> Result<Uploaded, UploadError> {
+    let Parts {
+        size,
+        part_size,
+        concurrency,
+    } = parts;
     // One part waiting in the channel while the next is read: reading stays ahead of
     // the network without holding more than one spare part.
     let (parts_tx, mut parts_rx) = mpsc::channel::<Bytes>(1);
@@ -182,13 +219,19 @@ async fn send_parts(
     let mut in_flight: JoinSet<Result<u64, object_store::Error>> = JoinSet::new();
     let mut done = 0u64;
     let mut input_open = true;
-    loop {
+    let sent: Result<(), UploadError> = loop {
         tokio::select! {
-            Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
-                let sent = joined.map_err(|e| std::io::Error::other(e.to_string()))??;
-                done += sent;
-                progress(done, size);
-            }
+            biased;
+            // Only while work remains; once all is sent, `else` ends the loop.
+            err = stop.fired(), if input_open || !in_flight.is_empty() => break Err(err),
+            Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => match joined {
+                Ok(Ok(sent)) => {
+                    done += sent;
+                    progress(done, size);
+                }
+                Ok(Err(err)) => break Err(err.into()),
+                Err(err) => break Err(std::io::Error::other(err.to_string()).into()),
+            },
             part = parts_rx.recv(), if input_open && in_flight.len() < concurrency => match part {
                 Some(part) => {
                     let len = part.len() as u64;
@@ -197,8 +240,17 @@ async fn send_parts(
                 }
                 None => input_open = false,
             },
-            else => break,
+            else => break Ok(()),
         }
+    };
+    if let Err(err) = sent {
+        drop(parts_rx); // the reader stops at its next part
+        // A part whose request is under way can still land after an abort, and S3
+        // would keep it. Let those requests end (they are bounded by their time-out)
+        // before the caller aborts the upload.
+        while in_flight.join_next().await.is_some() {}
+        let _ = reader.await;
+        return Err(err);
     }
     let (read, sha256) = (&mut reader)
         .await

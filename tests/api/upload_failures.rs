@@ -107,3 +107,32 @@ async fn a_failed_part_aborts_the_multipart_upload() {
     assert!(error.contains("500"), "{error}");
     assert!(!s3.exists("corebuild/baseos/part-fails/baseos.iso").await);
 }
+
+#[tokio::test]
+async fn an_upload_past_the_time_limit_is_timed_out_and_aborted() {
+    let s3 = start_s3().await;
+    s3.delay_upload_parts(700);
+    let app = spawn_worker(
+        "success 31457280",
+        &[
+            "--upload-part-size",
+            "5MiB",
+            "--upload-concurrency",
+            "2",
+            "--job-timeout-secs",
+            "2",
+        ],
+    )
+    .await;
+    let response = app.submit(&job("slow-upload", &s3)).await;
+    assert_eq!(response.status(), 500);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "timed_out");
+    assert!(
+        s3.incomplete_uploads().is_empty(),
+        "left: {:?}",
+        s3.incomplete_uploads()
+    );
+    assert!(!s3.exists("corebuild/baseos/slow-upload/baseos.iso").await);
+    assert!(app.workspaces().is_empty());
+}

@@ -15,6 +15,7 @@
 //! - [`secret`]: a string that never prints.
 //! - [`telemetry`], [`shutdown`]: logging and signal handling for `main`.
 //! - [`time`]: epoch milliseconds, the contract's time unit.
+//! - [`systemd`]: readiness and stop notices under `Type=notify`.
 
 pub mod api;
 pub mod build;
@@ -27,6 +28,7 @@ pub mod secret;
 pub mod shutdown;
 pub mod startup;
 pub mod state;
+pub mod systemd;
 pub mod telemetry;
 pub mod time;
 pub mod upload;

@@ -129,10 +129,12 @@ impl Application {
         let handle = self.server.handle();
         let server = self.server;
         tokio::pin!(server);
+        crate::systemd::ready(self.address);
         tokio::select! {
             result = &mut server => return result,
             () = stop.cancelled() => {}
         }
+        crate::systemd::stopping();
         tracing::info!(
             grace_secs = self.grace.as_secs(),
             "shutting down: draining jobs"

@@ -18,4 +18,5 @@ mod s3;
 mod secrets;
 mod shutdown;
 mod submit_requests;
+mod systemd;
 mod upload_failures;

@@ -23,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod jobs;
 pub mod machine;
+pub mod metrics;
 pub mod pipeline;
 pub mod secret;
 pub mod shutdown;

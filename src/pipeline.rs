@@ -13,6 +13,7 @@ use crate::build::workspace::Workspace;
 use crate::jobs::executor::{BoxFuture, JobRunner};
 use crate::jobs::log::Stream;
 use crate::jobs::record::{Artifact, FailureCode, JobFailure, JobRecord, Outcome};
+use crate::metrics::Metrics;
 use crate::time::now_ms;
 use crate::upload::{self, UploadError, UploadSettings};
 
@@ -23,6 +24,7 @@ pub struct BuildPipeline {
     /// For the whole job: isocreator and upload together.
     pub time_limit: Duration,
     pub upload: UploadSettings,
+    pub metrics: Arc<Metrics>,
 }
 
 impl JobRunner for Arc<BuildPipeline> {
@@ -148,6 +150,7 @@ impl BuildPipeline {
             }
         };
         let seconds = upload_started.elapsed().as_secs_f64();
+        self.metrics.uploaded(uploaded.size, seconds);
         log.push(
             Stream::Corebuild,
             &format!(

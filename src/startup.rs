@@ -18,6 +18,7 @@ use crate::build::workspace::sweep_stale;
 use crate::config::Config;
 use crate::jobs::{Engine, EngineSettings};
 use crate::machine::{MachineFacts, executor_size};
+use crate::metrics::Metrics;
 use crate::pipeline::BuildPipeline;
 use crate::state::AppState;
 use crate::upload::UploadSettings;
@@ -161,7 +162,9 @@ fn start_engine(
     workdir: PathBuf,
     executors: usize,
 ) -> Arc<Engine> {
+    let metrics = Arc::new(Metrics::new());
     let pipeline = Arc::new(BuildPipeline {
+        metrics: Arc::clone(&metrics),
         iso_creator,
         workdir,
         time_limit: Duration::from_secs(config.job_timeout_secs.get()),
@@ -179,7 +182,7 @@ fn start_engine(
         max_retained: config.max_retained_jobs,
         worker_secrets: config.required_token().cloned().into_iter().collect(),
     };
-    Engine::start(settings, Arc::new(pipeline))
+    Engine::start(settings, Arc::new(pipeline), metrics)
 }
 
 /// Creates the workdir when missing and proves it writable, so a bad path fails at

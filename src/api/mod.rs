@@ -9,6 +9,7 @@ mod health;
 mod job_status;
 mod jobs;
 mod logs;
+mod metrics;
 mod request_log;
 mod submit;
 
@@ -24,6 +25,7 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
             .app_data(extract::path_config())
             .service(health::health)
             .service(capabilities::capabilities)
+            .service(metrics::metrics)
             .service(submit::submit)
             .service(jobs::list)
             .service(jobs::status)

@@ -7,6 +7,9 @@ use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use actix_web::{HttpRequest, web};
+
+use crate::state::AppState;
 
 pub async fn log_request(
     req: ServiceRequest,
@@ -18,13 +21,16 @@ pub async fn log_request(
     let result = next.call(req).await;
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     match &result {
-        Ok(response) => tracing::info!(
-            %method,
-            path,
-            status = response.status().as_u16(),
-            duration_ms,
-            "http request"
-        ),
+        Ok(response) => {
+            count(response.request(), response.status().as_u16());
+            tracing::info!(
+                %method,
+                path,
+                status = response.status().as_u16(),
+                duration_ms,
+                "http request"
+            )
+        }
         Err(err) => tracing::warn!(
             %method,
             path,
@@ -34,4 +40,18 @@ pub async fn log_request(
         ),
     }
     result
+}
+
+/// Counted by route pattern (`/corebuild/v1/jobs/{id}`), never by the path itself, so
+/// job ids do not multiply the series.
+fn count(req: &HttpRequest, status: u16) {
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        let route = req
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        state
+            .engine()
+            .metrics()
+            .http_request(req.method().as_str(), &route, status);
+    }
 }

@@ -14,6 +14,7 @@ use super::record::{FailureCode, JobFailure, JobRecord};
 use super::registry::{Admission, AdmitError, Registry};
 use super::scrub::Scrubber;
 use crate::build::Job;
+use crate::metrics::Metrics;
 use crate::secret::Secret;
 
 #[derive(Debug, Clone)]
@@ -36,6 +37,7 @@ pub struct Engine {
     /// Stops the executors from taking new jobs, and the pruner.
     stop: CancellationToken,
     accepting: AtomicBool,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +49,11 @@ pub enum CancelError {
 }
 
 impl Engine {
-    pub fn start(settings: EngineSettings, runner: Arc<dyn JobRunner>) -> Arc<Self> {
+    pub fn start(
+        settings: EngineSettings,
+        runner: Arc<dyn JobRunner>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         let registry = Arc::new(Registry::default());
         let queue = Arc::new(JobQueue::new(settings.queue_capacity));
         let tracker = TaskTracker::new();
@@ -67,6 +73,7 @@ impl Engine {
             Arc::clone(&queue),
             runner,
             prune.clone(),
+            Arc::clone(&metrics),
             &tracker,
             stop.clone(),
         );
@@ -89,12 +96,24 @@ impl Engine {
             tracker,
             stop,
             accepting: AtomicBool::new(true),
+            metrics,
         })
     }
 
     /// Queues `job`, or attaches to the same job already known (contract 2.4).
     /// `api_token` is masked in the job's log like the job's own secrets.
     pub fn submit(&self, job: Job, api_token: Option<&str>) -> Result<Admission, AdmitError> {
+        let admitted = self.admit(job, api_token);
+        match &admitted {
+            Ok(Admission::Queued(_)) => self.metrics.job_submitted(),
+            Ok(Admission::Attached(_)) | Err(AdmitError::Conflict(_)) => {}
+            Err(AdmitError::QueueFull) => self.metrics.rejected("queue_full"),
+            Err(AdmitError::ShuttingDown) => self.metrics.rejected("shutting_down"),
+        }
+        admitted
+    }
+
+    fn admit(&self, job: Job, api_token: Option<&str>) -> Result<Admission, AdmitError> {
         self.registry.admit(job, &self.queue, |job, attempt| {
             let worker_secrets = self.settings.worker_secrets.iter().map(Secret::expose);
             let scrubber = Scrubber::new(
@@ -114,6 +133,10 @@ impl Engine {
             );
             JobRecord::new(job, attempt, log)
         })
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<JobRecord>> {
@@ -162,6 +185,7 @@ impl Engine {
                 code: FailureCode::Cancelled,
                 message: record.cancel_message(),
             }));
+            self.metrics.job_finished(&record);
         }
         Ok(record)
     }
@@ -180,6 +204,7 @@ impl Engine {
                 code: FailureCode::ShuttingDown,
                 message: "the worker is shutting down; the job did not start".to_owned(),
             }));
+            self.metrics.job_finished(&record);
         }
         self.stop.cancel();
         self.tracker.close();

@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use super::queue::JobQueue;
 use super::record::{FailureCode, JobFailure, JobRecord, Outcome};
+use crate::metrics::Metrics;
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -41,17 +42,19 @@ impl Executor {
         queue: Arc<JobQueue>,
         runner: Arc<dyn JobRunner>,
         on_finish: Arc<dyn Fn() + Send + Sync>,
+        metrics: Arc<Metrics>,
         tracker: &TaskTracker,
         stop: CancellationToken,
     ) -> Self {
         let busy = Arc::new(AtomicUsize::new(0));
         for _ in 0..size {
-            let (queue, runner, on_finish, stop, busy) = (
+            let (queue, runner, on_finish, stop, busy, metrics) = (
                 Arc::clone(&queue),
                 Arc::clone(&runner),
                 Arc::clone(&on_finish),
                 stop.clone(),
                 Arc::clone(&busy),
+                Arc::clone(&metrics),
             );
             tracker.spawn(async move {
                 loop {
@@ -61,7 +64,8 @@ impl Executor {
                         record = queue.next() => record,
                     };
                     busy.fetch_add(1, Ordering::SeqCst);
-                    run_one(&runner, record).await;
+                    run_one(&runner, &record).await;
+                    metrics.job_finished(&record);
                     busy.fetch_sub(1, Ordering::SeqCst);
                     on_finish();
                 }
@@ -76,7 +80,7 @@ impl Executor {
     }
 }
 
-async fn run_one(runner: &Arc<dyn JobRunner>, record: Arc<JobRecord>) {
+async fn run_one(runner: &Arc<dyn JobRunner>, record: &Arc<JobRecord>) {
     if record.state().is_finished() {
         return; // cancelled while it waited
     }
@@ -90,7 +94,7 @@ async fn run_one(runner: &Arc<dyn JobRunner>, record: Arc<JobRecord>) {
     }
     record.set_running();
     let span = tracing::info_span!("job", job_id = %record.job.id, attempt = record.attempt);
-    let task = tokio::spawn(runner.run(Arc::clone(&record)).instrument(span));
+    let task = tokio::spawn(runner.run(Arc::clone(record)).instrument(span));
     let outcome = task.await.unwrap_or_else(|err| {
         tracing::error!(job_id = %record.job.id, "job task failed: {err}");
         Err(JobFailure {

@@ -97,7 +97,11 @@ fn gated() -> (
 #[tokio::test]
 async fn jobs_run_in_fifo_order() {
     let (runner, gate, _, order) = gated();
-    let engine = Engine::start(settings(1, 10), runner);
+    let engine = Engine::start(
+        settings(1, 10),
+        runner,
+        Arc::new(crate::metrics::Metrics::new()),
+    );
     let records: Vec<_> = (0..6)
         .map(|i| admitted(engine.submit(job(&format!("j{i}")), None)))
         .collect();
@@ -115,7 +119,11 @@ async fn jobs_run_in_fifo_order() {
 #[tokio::test]
 async fn never_more_jobs_run_than_the_pool_holds() {
     let (runner, gate, peak, _) = gated();
-    let engine = Engine::start(settings(2, 10), runner);
+    let engine = Engine::start(
+        settings(2, 10),
+        runner,
+        Arc::new(crate::metrics::Metrics::new()),
+    );
     let records: Vec<_> = (0..6)
         .map(|i| admitted(engine.submit(job(&format!("p{i}")), None)))
         .collect();
@@ -136,7 +144,11 @@ async fn never_more_jobs_run_than_the_pool_holds() {
 #[tokio::test]
 async fn the_queue_bound_does_not_count_running_jobs() {
     let (runner, gate, _, _) = gated();
-    let engine = Engine::start(settings(1, 2), runner);
+    let engine = Engine::start(
+        settings(1, 2),
+        runner,
+        Arc::new(crate::metrics::Metrics::new()),
+    );
     let running = admitted(engine.submit(job("run"), None));
     while engine.running() == 0 {
         tokio::task::yield_now().await;
@@ -167,7 +179,11 @@ async fn a_panicking_job_fails_and_the_worker_goes_on() {
         }
         artifact(&record)
     };
-    let engine = Engine::start(settings(1, 4), Arc::new(runner));
+    let engine = Engine::start(
+        settings(1, 4),
+        Arc::new(runner),
+        Arc::new(crate::metrics::Metrics::new()),
+    );
     let boom = admitted(engine.submit(job("boom"), None));
     let fine = admitted(engine.submit(job("fine"), None));
     let failure = boom.wait().await.as_ref().clone().unwrap_err();
@@ -187,7 +203,11 @@ async fn shutdown_ends_queued_jobs_and_cancels_running_ones() {
             message: "stopped".into(),
         })
     };
-    let engine = Engine::start(settings(1, 4), Arc::new(runner));
+    let engine = Engine::start(
+        settings(1, 4),
+        Arc::new(runner),
+        Arc::new(crate::metrics::Metrics::new()),
+    );
     let running = admitted(engine.submit(job("running"), None));
     while engine.running() == 0 {
         tokio::task::yield_now().await;
@@ -212,7 +232,11 @@ async fn retention_forgets_old_and_surplus_finished_jobs() {
     let runner = |record: Arc<JobRecord>| async move { artifact(&record) };
     let mut s = settings(1, 10);
     s.max_retained = 2;
-    let engine = Engine::start(s, Arc::new(runner));
+    let engine = Engine::start(
+        s,
+        Arc::new(runner),
+        Arc::new(crate::metrics::Metrics::new()),
+    );
     for i in 0..5 {
         admitted(engine.submit(job(&format!("r{i}")), None))
             .wait()
@@ -257,7 +281,11 @@ async fn retention_forgets_old_and_surplus_finished_jobs() {
 #[tokio::test]
 async fn the_first_log_line_names_architecture_and_kind() {
     let runner = |record: Arc<JobRecord>| async move { artifact(&record) };
-    let engine = Engine::start(settings(1, 4), Arc::new(runner));
+    let engine = Engine::start(
+        settings(1, 4),
+        Arc::new(runner),
+        Arc::new(crate::metrics::Metrics::new()),
+    );
     let record = admitted(engine.submit(job("first"), None));
     assert_eq!(
         record.log.texts()[0],

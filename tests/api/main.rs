@@ -11,6 +11,7 @@ mod isocreator_config;
 mod job_failures;
 mod jobs;
 mod logs;
+mod metrics;
 mod moto;
 mod processes;
 mod queue;

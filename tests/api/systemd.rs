@@ -36,11 +36,17 @@ async fn ready_once_listening_and_stopping_when_draining() {
 
     let ready = receive(&socket).await;
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
-    assert!(ready.contains(&format!("STATUS=listening on {address}")), "{ready}");
+    assert!(
+        ready.contains(&format!("STATUS=listening on {address}")),
+        "{ready}"
+    );
 
     kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGTERM).unwrap();
     let stopping = receive(&socket).await;
     assert!(stopping.lines().any(|l| l == "STOPPING=1"), "{stopping}");
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status.code(), Some(0));
 }

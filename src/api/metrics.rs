@@ -1,0 +1,12 @@
+use actix_web::{HttpResponse, get, web};
+
+use crate::state::AppState;
+
+/// Prometheus text format. Open like health: it holds counts, never job contents.
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let engine = state.engine();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(engine.metrics().render(engine.running(), engine.queued()))
+}

@@ -1,0 +1,173 @@
+//! Prometheus metrics, one registry per application (so tests can run several apps in
+//! one process), rendered in the text format at `GET /metrics`.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::jobs::record::{FailureCode, JobRecord};
+
+pub struct Metrics {
+    registry: Registry,
+    jobs_submitted: IntCounter,
+    jobs_finished: IntCounterVec,
+    queue_rejections: IntCounterVec,
+    job_duration: HistogramVec,
+    upload_duration: Histogram,
+    uploaded_bytes: IntCounter,
+    http_requests: IntCounterVec,
+    jobs_running: IntGauge,
+    jobs_queued: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("corebuild".to_owned()), None)
+            .expect("a valid metric prefix");
+        let jobs_submitted = IntCounter::new(
+            "jobs_submitted_total",
+            "Jobs admitted for a build (attached retries not counted).",
+        )
+        .unwrap();
+        let jobs_finished = IntCounterVec::new(
+            Opts::new("jobs_finished_total", "Jobs that ended, by outcome."),
+            &["outcome"],
+        )
+        .unwrap();
+        let queue_rejections = IntCounterVec::new(
+            Opts::new(
+                "queue_rejections_total",
+                "Submissions refused with 503, by reason.",
+            ),
+            &["reason"],
+        )
+        .unwrap();
+        let job_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "job_duration_seconds",
+                "From a job's start to its end, by outcome.",
+            )
+            .buckets(vec![
+                10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0,
+            ]),
+            &["outcome"],
+        )
+        .unwrap();
+        let upload_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "upload_duration_seconds",
+                "Hash-and-upload phase of succeeded jobs.",
+            )
+            .buckets(vec![
+                1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+            ]),
+        )
+        .unwrap();
+        let uploaded_bytes = IntCounter::new(
+            "uploaded_bytes_total",
+            "Artifact bytes uploaded by succeeded jobs.",
+        )
+        .unwrap();
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by method, route pattern and status.",
+            ),
+            &["method", "route", "status"],
+        )
+        .unwrap();
+        let jobs_running =
+            IntGauge::new("jobs_running", "Jobs an executor is running now.").unwrap();
+        let jobs_queued = IntGauge::new("jobs_queued", "Jobs waiting in the queue now.").unwrap();
+        for collector in [
+            Box::new(jobs_submitted.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(jobs_finished.clone()),
+            Box::new(queue_rejections.clone()),
+            Box::new(job_duration.clone()),
+            Box::new(upload_duration.clone()),
+            Box::new(uploaded_bytes.clone()),
+            Box::new(http_requests.clone()),
+            Box::new(jobs_running.clone()),
+            Box::new(jobs_queued.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        Self {
+            registry,
+            jobs_submitted,
+            jobs_finished,
+            queue_rejections,
+            job_duration,
+            upload_duration,
+            uploaded_bytes,
+            http_requests,
+            jobs_running,
+            jobs_queued,
+        }
+    }
+
+    pub fn job_submitted(&self) {
+        self.jobs_submitted.inc();
+    }
+
+    pub fn rejected(&self, reason: &str) {
+        self.queue_rejections.with_label_values(&[reason]).inc();
+    }
+
+    /// Counts a finished job once, with its run time when it ran at all.
+    pub fn job_finished(&self, record: &JobRecord) {
+        let Some(outcome) = record.outcome() else {
+            return;
+        };
+        let label = match outcome.as_ref() {
+            Ok(_) => "succeeded",
+            Err(f) => match f.code {
+                FailureCode::BuildFailed => "failed",
+                FailureCode::TimedOut => "timed_out",
+                FailureCode::UploadFailed => "upload_failed",
+                FailureCode::Cancelled | FailureCode::ShuttingDown => "cancelled",
+            },
+        };
+        self.jobs_finished.with_label_values(&[label]).inc();
+        let status = record.status();
+        if let (Some(start), Some(end)) = (status.started_at, status.finished_at) {
+            let seconds = end.saturating_sub(start) as f64 / 1000.0;
+            self.job_duration
+                .with_label_values(&[label])
+                .observe(seconds);
+        }
+    }
+
+    pub fn uploaded(&self, bytes: u64, seconds: f64) {
+        self.uploaded_bytes.inc_by(bytes);
+        self.upload_duration.observe(seconds);
+    }
+
+    pub fn http_request(&self, method: &str, route: &str, status: u16) {
+        self.http_requests
+            .with_label_values(&[method, route, &status.to_string()])
+            .inc();
+    }
+
+    /// The text exposition, with the gauges read at scrape time.
+    pub fn render(&self, running: usize, queued: usize) -> String {
+        self.jobs_running
+            .set(i64::try_from(running).unwrap_or(i64::MAX));
+        self.jobs_queued
+            .set(i64::try_from(queued).unwrap_or(i64::MAX));
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding into a Vec");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -164,6 +164,12 @@ async fn the_queue_bound_does_not_count_running_jobs() {
         engine.get("wait-3").is_none(),
         "a refused job is not registered"
     );
+    let metrics = engine.metrics().render(engine.running(), engine.queued());
+    assert!(
+        metrics.contains("corebuild_queue_rejections_total{reason=\"queue_full\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("corebuild_jobs_queued 2"), "{metrics}");
     gate.add_permits(3);
     running.wait().await;
     engine

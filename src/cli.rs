@@ -1,8 +1,10 @@
-//! The command line: `corebuild` (or `corebuild serve`) runs the worker.
+//! The command line: `corebuild` (or `corebuild serve`) runs the worker; the other
+//! subcommands are a client of a running worker.
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::client::ClientCommand;
 use crate::config::Config;
 
 #[derive(Debug, Parser)]
@@ -21,10 +23,18 @@ pub struct Cli {
     pub serve: Config,
 }
 
+pub enum Action {
+    Serve(Box<Config>),
+    Client(ClientCommand),
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the worker's HTTP service (the default).
     Serve(Config),
+    /// The client subcommands, talking to a running worker.
+    #[command(flatten)]
+    Client(ClientCommand),
 }
 
 impl Cli {
@@ -58,11 +68,20 @@ impl Cli {
         }
     }
 
-    /// The configuration to serve with, whichever way it was given.
-    pub fn into_serve_config(self) -> Config {
+    /// What to do: serve (the default), or act as a client of a running worker.
+    pub fn into_action(self) -> Action {
         match self.command {
-            Some(Command::Serve(config)) => config,
-            None => self.serve,
+            Some(Command::Serve(config)) => Action::Serve(Box::new(config)),
+            None => Action::Serve(Box::new(self.serve)),
+            Some(Command::Client(command)) => Action::Client(command),
+        }
+    }
+
+    /// The configuration to serve with; panics for a client subcommand (tests only).
+    pub fn into_serve_config(self) -> Config {
+        match self.into_action() {
+            Action::Serve(config) => *config,
+            Action::Client(_) => panic!("not a serve command line"),
         }
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`cli`]: the command line; `serve` (the default) runs the worker.
+//! - [`client`]: the other subcommands, a client of a running worker.
 //! - [`config`]: every environment variable, parsed once at start-up.
 //! - [`machine`]: CPU, memory and disk facts, and the executor size derived from them.
 //! - [`startup`]: builds the application (workdir, listener, server) from a config.
@@ -20,6 +21,7 @@
 pub mod api;
 pub mod build;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod jobs;
 pub mod machine;

@@ -2,14 +2,18 @@
 
 use std::process::ExitCode;
 
-use corebuild::cli::Cli;
+use corebuild::cli::{Action, Cli};
+use corebuild::client::{self, ClientCommand, Exit};
 use corebuild::startup::Application;
 use corebuild::{shutdown, telemetry};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Cli::parse_or_exit().into_serve_config();
+    let config = match Cli::parse_or_exit().into_action() {
+        Action::Serve(config) => *config,
+        Action::Client(command) => return client(command).await,
+    };
     telemetry::init(config.log_format);
 
     let app = match Application::build(config).await {
@@ -33,6 +37,24 @@ async fn main() -> ExitCode {
         Err(err) => {
             tracing::error!("server failed: {err}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Exit status 0 when the call (and the job, where one is watched) went well, 1 when
+/// the job failed or was cancelled, 2 when the worker could not be reached or refused.
+async fn client(command: ClientCommand) -> ExitCode {
+    match client::run(command).await {
+        Ok(Exit::Ok) => ExitCode::SUCCESS,
+        Ok(Exit::JobFailed) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("corebuild: {err}");
+            if let client::ClientError::Refused { body, .. } = &err
+                && body.get("logs").is_some()
+            {
+                eprintln!("{body}");
+            }
+            ExitCode::from(2)
         }
     }
 }

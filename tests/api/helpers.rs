@@ -16,6 +16,8 @@ pub struct TestApp {
     pub stop: CancellationToken,
     /// Cuts the drain short, as a second signal does.
     pub force: CancellationToken,
+    /// The worker's token when it has one; the helpers below send it, `client` does not.
+    pub token: Option<String>,
     /// The running application; ends once it has stopped.
     pub stopped: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -31,6 +33,15 @@ impl TestApp {
             .send()
             .await
             .expect("request failed")
+    }
+
+    /// A request carrying the worker's token, if it has one.
+    pub fn authed(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.client.request(method, self.url(path));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
     }
 }
 
@@ -70,8 +81,13 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
     let address = app.address();
     let (stop, force) = (CancellationToken::new(), CancellationToken::new());
     let stopped = tokio::spawn(app.run_until_stopped(stop.clone(), force.clone()));
+    let token = extra
+        .iter()
+        .position(|a| *a == "--token")
+        .map(|i| extra[i + 1].to_owned());
     TestApp {
         address,
+        token,
         client: reqwest::Client::new(),
         workdir,
         stop,
@@ -171,8 +187,7 @@ pub fn builds_in(body: &serde_json::Value) -> usize {
 impl TestApp {
     /// `Prefer: respond-async` submission.
     pub async fn submit_async(&self, job: &serde_json::Value) -> reqwest::Response {
-        self.client
-            .post(self.url("/corebuild/v1/jobs/baseos-image"))
+        self.authed(reqwest::Method::POST, "/corebuild/v1/jobs/baseos-image")
             .header("Prefer", "respond-async")
             .json(&serde_json::json!({ "job": job }))
             .send()
@@ -181,7 +196,11 @@ impl TestApp {
     }
 
     pub async fn status(&self, id: &str) -> serde_json::Value {
-        let response = self.get(&format!("/corebuild/v1/jobs/{id}")).await;
+        let response = self
+            .authed(reqwest::Method::GET, &format!("/corebuild/v1/jobs/{id}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200, "status of {id}");
         response.json().await.unwrap()
     }
@@ -195,7 +214,11 @@ impl TestApp {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             // A job submitted in the background may not be known yet: 404 until it is.
-            let response = self.get(&format!("/corebuild/v1/jobs/{id}")).await;
+            let response = self
+                .authed(reqwest::Method::GET, &format!("/corebuild/v1/jobs/{id}"))
+                .send()
+                .await
+                .unwrap();
             let status: serde_json::Value = match response.status().as_u16() {
                 200 => response.json().await.unwrap(),
                 404 => serde_json::Value::Null,

@@ -4,6 +4,7 @@ mod async_jobs;
 mod binary;
 mod cancel;
 mod capabilities;
+mod cli;
 mod config;
 mod health;
 mod helpers;

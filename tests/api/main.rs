@@ -22,3 +22,4 @@ mod shutdown;
 mod submit_requests;
 mod systemd;
 mod upload_failures;
+mod xorriso;

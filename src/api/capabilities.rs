@@ -18,9 +18,9 @@ pub const FEATURES: &[&str] = &[
     "upload-progress",
 ];
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Capabilities<'a> {
+pub struct Capabilities<'a> {
     // The original service's seven fields, unchanged in name and meaning.
     worker_id: &'a str,
     supported_build_types: &'static [&'static str],
@@ -41,6 +41,7 @@ struct Capabilities<'a> {
 }
 
 /// Never needs a token: schedulers probe workers before they hold a job for them.
+#[utoipa::path(get, path = "/corebuild/v1/capabilities", responses((status = 200, body = Capabilities)))]
 #[get("/corebuild/v1/capabilities")]
 pub async fn capabilities(state: web::Data<AppState>) -> HttpResponse {
     let machine = state.machine();

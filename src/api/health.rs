@@ -1,8 +1,14 @@
 use actix_web::{HttpResponse, get};
-use serde_json::json;
+use serde::Serialize;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    ok: bool,
+}
 
 /// Liveness: answers as long as the process serves HTTP. Never needs a token.
+#[utoipa::path(get, path = "/health", responses((status = 200, body = Health)))]
 #[get("/health")]
 pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "ok": true }))
+    HttpResponse::Ok().json(Health { ok: true })
 }

@@ -8,7 +8,7 @@ use super::error::failure_code;
 use crate::jobs::Engine;
 use crate::jobs::record::{Artifact, JobRecord, JobState, Progress};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobStatus {
     success: bool,
@@ -30,8 +30,8 @@ pub struct JobStatus {
     log_lines: u64,
 }
 
-#[derive(Serialize)]
-struct ErrorView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorView {
     code: &'static str,
     message: String,
 }

@@ -5,12 +5,14 @@ use serde::Deserialize;
 use serde::Serialize;
 
 use super::auth::Authorized;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::job_status::JobStatus;
 use crate::jobs::engine::CancelError;
 use crate::jobs::record::JobState;
 use crate::state::AppState;
 
+#[utoipa::path(get, path = "/corebuild/v1/jobs/{id}", params(("id" = String, Path, description = "job id")),
+    responses((status = 200, body = JobStatus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/corebuild/v1/jobs/{id}")]
 pub async fn status(
     _: Authorized,
@@ -22,17 +24,19 @@ pub async fn status(
     Ok(HttpResponse::Ok().json(JobStatus::of(&record, engine)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
     state: Option<String>,
 }
 
-#[derive(Serialize)]
-struct JobList {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JobList {
     success: bool,
     jobs: Vec<JobStatus>,
 }
 
+#[utoipa::path(get, path = "/corebuild/v1/jobs", params(ListQuery),
+    responses((status = 200, body = JobList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[get("/corebuild/v1/jobs")]
 pub async fn list(
     _: Authorized,
@@ -53,6 +57,8 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(delete, path = "/corebuild/v1/jobs/{id}", params(("id" = String, Path, description = "job id")),
+    responses((status = 202, body = JobStatus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[delete("/corebuild/v1/jobs/{id}")]
 pub async fn cancel(
     _: Authorized,

@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Authorized;
-use super::error::{ApiError, failure_code};
+use super::error::{ApiError, ErrorBody, failure_code};
 use super::jobs::not_found;
 use crate::jobs::log::LogLine;
 use crate::jobs::record::{JobRecord, JobState};
@@ -21,7 +21,7 @@ const MAX_LIMIT: usize = 10_000;
 /// A comment line now and then keeps proxies from closing a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub struct LogQuery {
     since: Option<u64>,
     limit: Option<usize>,
@@ -29,9 +29,9 @@ pub struct LogQuery {
     follow: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct LogPage {
+pub struct LogPage {
     success: bool,
     job_id: String,
     state: JobState,
@@ -41,6 +41,9 @@ struct LogPage {
     lines: Vec<LogLine>,
 }
 
+#[utoipa::path(get, path = "/corebuild/v1/jobs/{id}/logs", params(("id" = String, Path, description = "job id"), LogQuery),
+    responses((status = 200, description = "a page of lines, or with follow=true a text/event-stream", body = LogPage),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/corebuild/v1/jobs/{id}/logs")]
 pub async fn logs(
     _: Authorized,

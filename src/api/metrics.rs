@@ -3,6 +3,7 @@ use actix_web::{HttpResponse, get, web};
 use crate::state::AppState;
 
 /// Prometheus text format. Open like health: it holds counts, never job contents.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let engine = state.engine();

@@ -10,6 +10,7 @@ mod job_status;
 mod jobs;
 mod logs;
 mod metrics;
+pub mod openapi;
 mod request_log;
 mod submit;
 
@@ -26,6 +27,7 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
             .service(health::health)
             .service(capabilities::capabilities)
             .service(metrics::metrics)
+            .service(openapi::openapi_json)
             .service(submit::submit)
             .service(jobs::list)
             .service(jobs::status)

@@ -7,20 +7,28 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::auth;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::job_status::JobStatus;
 use crate::build::parse_job;
+use crate::build::wire::Submission;
 use crate::jobs::record::Artifact;
 use crate::jobs::registry::{Admission, AdmitError};
 use crate::state::AppState;
 
-#[derive(Serialize)]
-struct Success<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Success<'a> {
     success: bool,
     artifact: &'a Artifact,
     logs: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/corebuild/v1/jobs/baseos-image", request_body = Submission,
+    params(("Prefer" = Option<String>, Header, description = "respond-async: answer at once with the job status")),
+    responses((status = 200, description = "the finished job, or the status of a job attached to (async)", body = Success),
+        (status = 202, description = "accepted (async)", body = JobStatus),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[post("/corebuild/v1/jobs/baseos-image")]
 pub async fn submit(
     req: HttpRequest,

@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Deserializer};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Job)]
 pub struct WireJob {
     pub id: Option<String>,
     pub architecture: Option<String>,
@@ -21,15 +22,17 @@ pub struct WireJob {
     pub artifact_key: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Wifi)]
 pub struct WireWifi {
     pub ssid: Option<String>,
     pub password: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = S3Descriptor)]
 pub struct WireS3Descriptor {
     pub endpoint: Option<String>,
     pub access_key: Option<String>,
@@ -88,4 +91,15 @@ fn without_quoted_values(message: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The submission body as a whole, for the API description. The handler reads it in
+/// two steps instead (the token first, then the job), so that nothing about the job is
+/// looked at before the caller is known.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Submission {
+    /// The worker's token, when not sent as a header.
+    pub api_token: Option<String>,
+    pub job: WireJob,
 }

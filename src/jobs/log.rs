@@ -16,7 +16,7 @@ use crate::time::now_ms;
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 pub const TRUNCATED: &str = "…[truncated]";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Stream {
     Stdout,
@@ -25,7 +25,7 @@ pub enum Stream {
     Corebuild,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LogLine {
     pub seq: u64,
     pub time: u64,

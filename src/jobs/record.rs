@@ -10,7 +10,7 @@ use super::log::JobLog;
 use crate::build::Job;
 use crate::time::now_ms;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     Queued,
@@ -44,7 +44,7 @@ pub struct JobFailure {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Artifact {
     pub bucket_name: String,
@@ -59,7 +59,7 @@ pub struct Artifact {
 /// A finished job's result: the build's own success or failure, never a worker error.
 pub type Outcome = Result<Artifact, JobFailure>;
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     pub phase: &'static str,

@@ -14,6 +14,7 @@ mod jobs;
 mod logs;
 mod metrics;
 mod moto;
+mod openapi;
 mod processes;
 mod queue;
 mod s3;

@@ -1,0 +1,55 @@
+//! The OpenAPI 3.1 description of the HTTP API, derived from the handlers and the types
+//! they answer with, so it cannot drift from what the worker does.
+
+use actix_web::{HttpResponse, get};
+use utoipa::OpenApi;
+
+use super::{capabilities, error, health, job_status, jobs, logs, metrics, submit};
+use crate::build::wire;
+use crate::jobs::{log, record};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "corebuild",
+        description = "Build worker for serve.zone BaseOS images. Job endpoints need the worker's token (Authorization: Bearer, x-corebuild-token, or the body's apiToken) when one is configured."
+    ),
+    paths(
+        health::health,
+        capabilities::capabilities,
+        metrics::metrics,
+        submit::submit,
+        jobs::list,
+        jobs::status,
+        jobs::cancel,
+        logs::logs,
+        openapi_json,
+    ),
+    components(schemas(
+        health::Health,
+        capabilities::Capabilities,
+        wire::Submission,
+        wire::WireJob,
+        wire::WireWifi,
+        wire::WireS3Descriptor,
+        submit::Success,
+        record::Artifact,
+        record::Progress,
+        record::JobState,
+        job_status::JobStatus,
+        job_status::ErrorView,
+        jobs::JobList,
+        logs::LogPage,
+        log::LogLine,
+        log::Stream,
+        error::ErrorBody,
+    ))
+)]
+pub struct ApiDoc;
+
+/// This document.
+#[utoipa::path(get, path = "/corebuild/v1/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document")))]
+#[get("/corebuild/v1/openapi.json")]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

@@ -15,6 +15,13 @@ async fn main() -> ExitCode {
         Action::Client(command) => return client(command).await,
     };
     telemetry::init(config.log_format);
+    let signals = match shutdown::Signals::install() {
+        Ok(signals) => signals,
+        Err(err) => {
+            eprintln!("corebuild: cannot install signal handlers: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
 
     let app = match Application::build(config).await {
         Ok(app) => app,
@@ -25,12 +32,12 @@ async fn main() -> ExitCode {
         }
     };
     let (stop, force) = (CancellationToken::new(), CancellationToken::new());
-    let signals = tokio::spawn(shutdown::listen(stop.clone(), force.clone()));
+    let signals = tokio::spawn(signals.listen(stop.clone(), force.clone()));
     let served = app.run_until_stopped(stop, force.clone()).await;
     // Ends the signal listener, which owns no other work.
     force.cancel();
-    if let Ok(Err(err)) = signals.await {
-        tracing::warn!("signal handling failed: {err}");
+    if let Err(err) = signals.await {
+        tracing::warn!("signal listener failed: {err}");
     }
     match served {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,25 +1,38 @@
 //! Turns SIGTERM and SIGINT into the worker's two shutdown tokens: the first signal
 //! starts the drain (`stop`), a second one cuts it short (`force`).
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-/// Cancels `stop` on the first SIGTERM or SIGINT and `force` on the second. Returns
-/// after the second signal, or when `force` is cancelled by someone else.
-pub async fn listen(stop: CancellationToken, force: CancellationToken) -> std::io::Result<()> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    for token in [stop, force.clone()] {
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-            () = force.cancelled() => return Ok(()),
-        };
-        if token.is_cancelled() {
-            continue;
-        }
-        tracing::info!(signal = name, "signal received");
-        token.cancel();
+/// The handlers, installed before the worker says it is ready: a SIGTERM that comes
+/// right after READY=1 must start a drain, not kill the process.
+pub struct Signals {
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    pub fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
-    Ok(())
+
+    /// Cancels `stop` on the first signal and `force` on the second. Returns after the
+    /// second signal, or when `force` is cancelled by someone else.
+    pub async fn listen(mut self, stop: CancellationToken, force: CancellationToken) {
+        for token in [stop, force.clone()] {
+            let name = tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+                () = force.cancelled() => return,
+            };
+            if token.is_cancelled() {
+                continue;
+            }
+            tracing::info!(signal = name, "signal received");
+            token.cancel();
+        }
+    }
 }

@@ -33,6 +33,7 @@ use crate::jobs::{log, record};
         wire::WireWifi,
         wire::WireS3Descriptor,
         submit::Success,
+        submit::Submitted,
         record::Artifact,
         record::Progress,
         record::JobState,
@@ -48,7 +49,7 @@ use crate::jobs::{log, record};
 pub struct ApiDoc;
 
 /// This document.
-#[utoipa::path(get, path = "/corebuild/v1/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document")))]
+#[utoipa::path(get, path = "/corebuild/v1/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
 #[get("/corebuild/v1/openapi.json")]
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())

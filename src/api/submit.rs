@@ -22,9 +22,18 @@ pub struct Success<'a> {
     logs: Vec<String>,
 }
 
+/// A successful submission's answer: the blocking call's result, or (with
+/// `Prefer: respond-async`) the job's status.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Submitted<'a> {
+    Finished(Success<'a>),
+    Status(Box<JobStatus>),
+}
+
 #[utoipa::path(post, path = "/corebuild/v1/jobs/baseos-image", request_body = Submission,
     params(("Prefer" = Option<String>, Header, description = "respond-async: answer at once with the job status")),
-    responses((status = 200, description = "the finished job, or the status of a job attached to (async)", body = Success),
+    responses((status = 200, description = "the finished job; or, asynchronously, the status of the known job it attached to", body = Submitted),
         (status = 202, description = "accepted (async)", body = JobStatus),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody),
@@ -75,16 +84,16 @@ pub async fn submit(
         return Ok(response
             .insert_header(("Location", format!("/corebuild/v1/jobs/{}", record.job.id)))
             .insert_header(("Preference-Applied", "respond-async"))
-            .json(status));
+            .json(Submitted::Status(Box::new(status))));
     }
     let outcome = record.wait().await;
     let logs = record.log.texts();
     match outcome.as_ref() {
-        Ok(artifact) => Ok(HttpResponse::Ok().json(Success {
+        Ok(artifact) => Ok(HttpResponse::Ok().json(Submitted::Finished(Success {
             success: true,
             artifact,
             logs,
-        })),
+        }))),
         Err(failure) => Err(ApiError::Job {
             failure: failure.clone(),
             logs,

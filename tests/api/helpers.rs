@@ -18,6 +18,8 @@ pub struct TestApp {
     pub force: CancellationToken,
     /// The worker's token when it has one; the helpers below send it, `client` does not.
     pub token: Option<String>,
+    /// Checks every JSON answer against the worker's OpenAPI document.
+    pub contract: crate::contract::ContractProxy,
     /// The running application; ends once it has stopped.
     pub stopped: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -50,6 +52,10 @@ impl Drop for TestApp {
         // Tests do not wait for a grace time: stop and cut the drain short.
         self.stop.cancel();
         self.force.cancel();
+        let violations = self.contract.violations.lock().unwrap().clone();
+        if !violations.is_empty() && !std::thread::panicking() {
+            panic!("answers that break the OpenAPI document: {violations:#?}");
+        }
     }
 }
 
@@ -78,7 +84,9 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
     let workdir = tempfile::tempdir().expect("temp workdir");
     let config = config_with(&workdir, extra);
     let app = Application::build(config).await.expect("app builds");
-    let address = app.address();
+    // Tests talk to the worker through the contract-checking proxy.
+    let contract = crate::contract::start(app.address()).await;
+    let address = contract.address;
     let (stop, force) = (CancellationToken::new(), CancellationToken::new());
     let stopped = tokio::spawn(app.run_until_stopped(stop.clone(), force.clone()));
     let token = extra
@@ -87,6 +95,7 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
         .map(|i| extra[i + 1].to_owned());
     TestApp {
         address,
+        contract,
         token,
         client: reqwest::Client::new(),
         workdir,

@@ -6,6 +6,7 @@ mod cancel;
 mod capabilities;
 mod cli;
 mod config;
+mod contract;
 mod health;
 mod helpers;
 mod isocreator_config;

@@ -78,12 +78,7 @@ async fn queued_jobs_report_their_place_in_line() {
     app.wait_for_state("line-0", "running").await;
     assert_eq!(app.status("line-1").await["queuePosition"], 0);
     assert_eq!(app.status("line-2").await["queuePosition"], 1);
-    let caps: Value = app
-        .get("/corebuild/v1/capabilities")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let caps: Value = app.capabilities().await;
     assert_eq!(
         (caps["runningJobs"].as_u64(), caps["queuedJobs"].as_u64()),
         (Some(1), Some(2))

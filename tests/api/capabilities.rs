@@ -45,23 +45,13 @@ async fn capabilities_report_every_field_with_its_type() {
 #[tokio::test]
 async fn pool_size_follows_the_sizing_inputs() {
     let app = spawn_app_with(&["--max-concurrency", "3", "--queue-capacity", "5"]).await;
-    let body: Value = app
-        .get("/corebuild/v1/capabilities")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.capabilities().await;
     assert_eq!(body["maxConcurrentJobs"], 3);
     assert_eq!(body["queueCapacity"], 5);
 
     // One CPU and 1 GiB per job: the pool is min(cores, memory) of this host.
     let app = spawn_app_with(&["--cpus-per-job", "1", "--memory-gb-per-job", "1"]).await;
-    let body: Value = app
-        .get("/corebuild/v1/capabilities")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.capabilities().await;
     let cores = body["cpuCores"].as_u64().unwrap();
     let memory = body["memoryGb"].as_u64().unwrap();
     assert_eq!(body["maxConcurrentJobs"], cores.min(memory).max(1));
@@ -70,12 +60,7 @@ async fn pool_size_follows_the_sizing_inputs() {
 #[tokio::test]
 async fn worker_id_defaults_to_host_and_pid() {
     let app = spawn_app().await;
-    let body: Value = app
-        .get("/corebuild/v1/capabilities")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.capabilities().await;
     let id = body["workerId"].as_str().unwrap();
     assert!(
         id.ends_with(&format!("-{}", std::process::id())),

@@ -157,7 +157,14 @@ fn route<'a>(doc: &'a Value, path: &str) -> Option<&'a str> {
     })
 }
 
-fn check(doc: &Value, method: &str, path: &str, status: u16, bytes: &[u8]) -> Result<(), String> {
+/// Checks one answer against the document; an undocumented status is a violation too.
+pub fn check(
+    doc: &Value,
+    method: &str,
+    path: &str,
+    status: u16,
+    bytes: &[u8],
+) -> Result<(), String> {
     let Some(template) = route(doc, path) else {
         return Ok(()); // an unknown route: its 404 has no operation to be held to
     };

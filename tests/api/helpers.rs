@@ -37,6 +37,14 @@ impl TestApp {
             .expect("request failed")
     }
 
+    pub async fn capabilities(&self) -> serde_json::Value {
+        self.get("/corebuild/v1/capabilities")
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// A request carrying the worker's token, if it has one.
     pub fn authed(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let request = self.client.request(method, self.url(path));

@@ -46,12 +46,7 @@ async fn a_full_queue_answers_503_and_later_jobs_still_run() {
 /// Polls capabilities until `ready` holds (at most 10 s).
 async fn wait_for(app: &crate::helpers::TestApp, ready: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..200 {
-        let caps: Value = app
-            .get("/corebuild/v1/capabilities")
-            .await
-            .json()
-            .await
-            .unwrap();
+        let caps: Value = app.capabilities().await;
         if ready(&caps) {
             return caps;
         }

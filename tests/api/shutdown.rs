@@ -29,12 +29,7 @@ async fn the_drain_finishes_running_jobs_ends_queued_ones_and_refuses_new_ones()
     assert_eq!(body["code"], "shutting_down");
 
     // While draining, the worker still answers, but takes no new job.
-    let caps: Value = app
-        .get("/corebuild/v1/capabilities")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let caps: Value = app.capabilities().await;
     assert_eq!(caps["acceptingJobs"], false);
     let refused = app.submit(&job("too-late", &s3)).await;
     assert_eq!(refused.status(), 503);

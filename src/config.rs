@@ -88,6 +88,11 @@ pub struct Config {
     #[arg(long, env = "COREBUILD_UPLOAD_CONCURRENCY", default_value = "4")]
     pub upload_concurrency: NonZeroUsize,
 
+    /// Send part payloads unsigned (`true`) or signed (`false`) [default: unsigned over
+    /// TLS, where the channel protects the body; signed over plain HTTP].
+    #[arg(long, env = "COREBUILD_UPLOAD_UNSIGNED_PAYLOAD")]
+    pub upload_unsigned_payload: Option<bool>,
+
     /// Retries of one upload request on transient errors (5xx, time-outs, resets).
     #[arg(long, env = "COREBUILD_UPLOAD_MAX_RETRIES", default_value_t = 10)]
     pub upload_max_retries: usize,

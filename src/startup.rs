@@ -172,6 +172,7 @@ fn start_engine(
             part_size: config.upload_part_size.as_u64(),
             concurrency: config.upload_concurrency.get(),
             max_retries: config.upload_max_retries,
+            unsigned_payload: config.upload_unsigned_payload,
         },
     });
     let settings = EngineSettings {

@@ -38,6 +38,8 @@ pub struct UploadSettings {
     pub concurrency: usize,
     /// Retries of one request on transient errors (5xx, timeouts, dropped connections).
     pub max_retries: usize,
+    /// Overrides the per-endpoint choice of signing part payloads (see [`store_for`]).
+    pub unsigned_payload: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,8 +109,9 @@ pub fn store_for(
         .with_virtual_hosted_style_request(false)
         .with_allow_http(!target.use_tls())
         // Over TLS the body is protected in transit; signing it would cost a second
-        // SHA-256 pass over every byte. Over plain HTTP the signature is the only check.
-        .with_unsigned_payload(target.use_tls())
+        // SHA-256 pass over every byte. Over plain HTTP the signature is the only check
+        // of the body, so it is signed unless the operator says otherwise.
+        .with_unsigned_payload(settings.unsigned_payload.unwrap_or(target.use_tls()))
         .with_client_options(client)
         .with_retry(retry)
         .build()?)

@@ -127,3 +127,25 @@ async fn stale_workspaces_are_swept_at_start_up_and_nothing_else() {
     assert!(!work.join("old-job-0a0b0c0d").exists());
     assert!(work.join("operator-notes").is_dir());
 }
+
+#[tokio::test]
+async fn payloads_are_signed_over_plain_http_unless_the_operator_says_otherwise() {
+    let is_digest = |h: &String| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit());
+    for (extra, signed) in [
+        (vec![], true),
+        (vec!["--upload-unsigned-payload", "true"], false),
+    ] {
+        let s3 = start_s3().await;
+        let mut args = vec!["--upload-part-size", "5MiB"];
+        args.extend(extra);
+        let app = spawn_worker("success 11534336", &args).await;
+        assert_eq!(app.submit(&job("signing", &s3)).await.status(), 200);
+        let hashes = s3.payload_hashes();
+        assert_eq!(hashes.len(), 3, "three parts: {hashes:?}");
+        if signed {
+            assert!(hashes.iter().all(is_digest), "{hashes:?}");
+        } else {
+            assert!(hashes.iter().all(|h| h == "UNSIGNED-PAYLOAD"), "{hashes:?}");
+        }
+    }
+}

@@ -27,11 +27,19 @@ pub const BUCKET: &str = "artifacts";
 pub struct S3Server {
     pub address: SocketAddr,
     pub root: TempDir,
-    /// Upload-part number to answer with 500 (0: none).
-    fail_part: Arc<AtomicU32>,
-    /// Milliseconds to hold every upload-part request (0: none), to watch an upload.
-    part_delay_ms: Arc<AtomicU32>,
+    faults: Arc<Faults>,
     stop: CancellationToken,
+}
+
+/// What a test can make the server do, and what it saw.
+#[derive(Default)]
+struct Faults {
+    /// Upload-part number to answer with 500 (0: none).
+    fail_part: AtomicU32,
+    /// Milliseconds to hold every upload-part request (0: none), to watch an upload.
+    part_delay_ms: AtomicU32,
+    /// `x-amz-content-sha256` of every PUT: a hex digest when signed, else UNSIGNED-PAYLOAD.
+    payload_hashes: std::sync::Mutex<Vec<String>>,
 }
 
 impl Drop for S3Server {
@@ -51,13 +59,8 @@ pub async fn start_s3() -> S3Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
-    let fail_part = Arc::new(AtomicU32::new(0));
-    let part_delay_ms = Arc::new(AtomicU32::new(0));
-    let (accept_stop, accept_fail, accept_delay) = (
-        stop.clone(),
-        Arc::clone(&fail_part),
-        Arc::clone(&part_delay_ms),
-    );
+    let faults = Arc::new(Faults::default());
+    let (accept_stop, accept_faults) = (stop.clone(), Arc::clone(&faults));
     tokio::spawn(async move {
         loop {
             let socket = tokio::select! {
@@ -67,22 +70,23 @@ pub async fn start_s3() -> S3Server {
                     Err(_) => continue,
                 },
             };
-            let (service, fail, delay) = (
-                service.clone(),
-                Arc::clone(&accept_fail),
-                Arc::clone(&accept_delay),
-            );
+            let (service, faults) = (service.clone(), Arc::clone(&accept_faults));
             let handler = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                let (service, fail, delay) =
-                    (service.clone(), Arc::clone(&fail), Arc::clone(&delay));
+                let (service, faults) = (service.clone(), Arc::clone(&faults));
                 async move {
-                    let part = fail.load(Ordering::SeqCst);
                     let query = req.uri().query().unwrap_or("").to_owned();
-                    let delay_ms = delay.load(Ordering::SeqCst);
+                    if req.method() == hyper::Method::PUT
+                        && let Some(hash) = req.headers().get("x-amz-content-sha256")
+                    {
+                        let hash = hash.to_str().unwrap_or("").to_owned();
+                        faults.payload_hashes.lock().unwrap().push(hash);
+                    }
+                    let delay_ms = faults.part_delay_ms.load(Ordering::SeqCst);
                     if delay_ms > 0 && query.contains("partNumber=") {
                         tokio::time::sleep(std::time::Duration::from_millis(u64::from(delay_ms)))
                             .await;
                     }
+                    let part = faults.fail_part.load(Ordering::SeqCst);
                     if part != 0 && query.contains(&format!("partNumber={part}")) {
                         let response = hyper::Response::builder()
                             .status(500)
@@ -107,8 +111,7 @@ pub async fn start_s3() -> S3Server {
     S3Server {
         address,
         root,
-        fail_part,
-        part_delay_ms,
+        faults,
         stop,
     }
 }
@@ -126,11 +129,16 @@ impl S3Server {
     }
 
     pub fn delay_upload_parts(&self, millis: u32) {
-        self.part_delay_ms.store(millis, Ordering::SeqCst);
+        self.faults.part_delay_ms.store(millis, Ordering::SeqCst);
     }
 
     pub fn fail_upload_part(&self, part: u32) {
-        self.fail_part.store(part, Ordering::SeqCst);
+        self.faults.fail_part.store(part, Ordering::SeqCst);
+    }
+
+    /// The payload hash header of every PUT so far.
+    pub fn payload_hashes(&self) -> Vec<String> {
+        self.faults.payload_hashes.lock().unwrap().clone()
     }
 
     /// A client of this server, to read back what the worker stored.

@@ -9,8 +9,6 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -37,36 +35,16 @@ pub async fn start(upstream: SocketAddr) -> ContractProxy {
     let violations = Arc::new(Mutex::new(Vec::new()));
     let stop = CancellationToken::new();
     let client = reqwest::Client::new();
-    let (accept_stop, accept_violations) = (stop.clone(), Arc::clone(&violations));
-    tokio::spawn(async move {
-        loop {
-            let socket = tokio::select! {
-                () = accept_stop.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((socket, _)) => socket,
-                    Err(_) => continue,
-                },
-            };
-            let (doc, violations, client) = (
-                Arc::clone(&doc),
-                Arc::clone(&accept_violations),
-                client.clone(),
-            );
-            let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                let (doc, violations, client) =
-                    (Arc::clone(&doc), Arc::clone(&violations), client.clone());
-                async move {
-                    Ok::<_, Infallible>(forward(req, upstream, &client, &doc, &violations).await)
-                }
-            });
-            tokio::spawn(async move {
-                let builder = ConnBuilder::new(TokioExecutor::new());
-                let _ = builder
-                    .serve_connection(TokioIo::new(socket), service)
-                    .await;
-            });
-        }
+    let accept_violations = Arc::clone(&violations);
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let (doc, violations, client) = (
+            Arc::clone(&doc),
+            Arc::clone(&accept_violations),
+            client.clone(),
+        );
+        async move { Ok::<_, Infallible>(forward(req, upstream, &client, &doc, &violations).await) }
     });
+    crate::serve::serve(listener, stop.clone(), service);
     ContractProxy {
         address,
         violations,

@@ -20,6 +20,7 @@ mod processes;
 mod queue;
 mod s3;
 mod secrets;
+mod serve;
 mod shutdown;
 mod submit_requests;
 mod systemd;

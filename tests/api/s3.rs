@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, ObjectStoreExt};
@@ -60,54 +58,33 @@ pub async fn start_s3() -> S3Server {
     let address = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let faults = Arc::new(Faults::default());
-    let (accept_stop, accept_faults) = (stop.clone(), Arc::clone(&faults));
-    tokio::spawn(async move {
-        loop {
-            let socket = tokio::select! {
-                () = accept_stop.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((socket, _)) => socket,
-                    Err(_) => continue,
-                },
-            };
-            let (service, faults) = (service.clone(), Arc::clone(&accept_faults));
-            let handler = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                let (service, faults) = (service.clone(), Arc::clone(&faults));
-                async move {
-                    let query = req.uri().query().unwrap_or("").to_owned();
-                    if req.method() == hyper::Method::PUT
-                        && let Some(hash) = req.headers().get("x-amz-content-sha256")
-                    {
-                        let hash = hash.to_str().unwrap_or("").to_owned();
-                        faults.payload_hashes.lock().unwrap().push(hash);
-                    }
-                    let delay_ms = faults.part_delay_ms.load(Ordering::SeqCst);
-                    if delay_ms > 0 && query.contains("partNumber=") {
-                        tokio::time::sleep(std::time::Duration::from_millis(u64::from(delay_ms)))
-                            .await;
-                    }
-                    let part = faults.fail_part.load(Ordering::SeqCst);
-                    if part != 0 && query.contains(&format!("partNumber={part}")) {
-                        let response = hyper::Response::builder()
-                            .status(500)
-                            .body(s3s::Body::from("injected failure".to_owned()))
-                            .unwrap();
-                        return Ok::<_, s3s::HttpError>(response);
-                    }
-                    hyper::service::Service::call(&service, req).await
-                }
-            });
-            let conn_stop = accept_stop.clone();
-            tokio::spawn(async move {
-                let builder = ConnBuilder::new(TokioExecutor::new());
-                let conn = builder.serve_connection(TokioIo::new(socket), handler);
-                tokio::select! {
-                    _ = conn => {}
-                    () = conn_stop.cancelled() => {}
-                }
-            });
+    let accept_faults = Arc::clone(&faults);
+    let handler = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let (service, faults) = (service.clone(), Arc::clone(&accept_faults));
+        async move {
+            let query = req.uri().query().unwrap_or("").to_owned();
+            if req.method() == hyper::Method::PUT
+                && let Some(hash) = req.headers().get("x-amz-content-sha256")
+            {
+                let hash = hash.to_str().unwrap_or("").to_owned();
+                faults.payload_hashes.lock().unwrap().push(hash);
+            }
+            let delay_ms = faults.part_delay_ms.load(Ordering::SeqCst);
+            if delay_ms > 0 && query.contains("partNumber=") {
+                tokio::time::sleep(std::time::Duration::from_millis(u64::from(delay_ms))).await;
+            }
+            let part = faults.fail_part.load(Ordering::SeqCst);
+            if part != 0 && query.contains(&format!("partNumber={part}")) {
+                let response = hyper::Response::builder()
+                    .status(500)
+                    .body(s3s::Body::from("injected failure".to_owned()))
+                    .unwrap();
+                return Ok::<_, s3s::HttpError>(response);
+            }
+            hyper::service::Service::call(&service, req).await
         }
     });
+    crate::serve::serve(listener, stop.clone(), handler);
     S3Server {
         address,
         root,

@@ -154,7 +154,7 @@ impl BuildPipeline {
         log.push(
             Stream::Corebuild,
             &format!(
-                "Uploaded {} bytes in {seconds:.2} s ({:.1} MB/s), sha256 {}",
+                "Uploaded {} bytes in {seconds:.3} s ({:.1} MB/s), sha256 {}",
                 uploaded.size,
                 uploaded.size as f64 / 1e6 / seconds.max(1e-9),
                 uploaded.sha256

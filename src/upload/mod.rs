@@ -1,13 +1,15 @@
 //! Streams an artifact to S3-compatible storage and hashes it in the same pass.
 //!
-//! A blocking thread reads the file once, part by part, feeding each part to the
-//! SHA-256 and handing it to the async side, which keeps at most `concurrency` parts in
-//! flight. Memory is bounded by `(concurrency + 2) × part size` whatever the file size.
+//! The file is read once, part by part, into reused buffers ([`pool`]); a reading
+//! thread and a hashing thread ([`read`]) run beside the async side, which keeps at most
+//! `concurrency` parts in flight. An upload's memory is `concurrency × part size`
+//! (64 MiB by default) whatever the file size.
 //! Any failure or cancellation aborts the multipart upload, because S3 keeps (and bills)
 //! the parts of an upload that is merely dropped.
 
-use std::fs::File;
-use std::io::Read;
+mod pool;
+mod read;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +23,8 @@ use object_store::{
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
+
+use self::pool::PartPool;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -215,10 +219,27 @@ async fn send_parts(
         part_size,
         concurrency,
     } = parts;
-    // One part waiting in the channel while the next is read: reading stays ahead of
-    // the network without holding more than one spare part.
+    // Every part lives in one of these buffers from the moment it is read until it is
+    // both hashed and sent, so `concurrency` buffers are the upload's whole memory.
+    // Reading the next part waits for a free one, which keeps up to `concurrency` parts
+    // on the wire while the network is the bottleneck (the next part is read in the
+    // milliseconds after a request ends), and the reader no more than a few parts ahead
+    // of the hasher when it is the bottleneck.
+    let buffers = concurrency.min(usize::try_from(size.div_ceil(part_size)).unwrap_or(usize::MAX));
+    let pool = PartPool::new(
+        usize::try_from(part_size).map_err(std::io::Error::other)?,
+        buffers,
+    )?;
+    // The reader may run one part ahead of the hasher, no more: reading is faster than
+    // SHA-256, and parts queued for hashing would only hold buffers (memory) without
+    // making anything finish sooner.
+    let (hash_tx, hash_rx) = std::sync::mpsc::sync_channel::<Bytes>(1);
     let (parts_tx, mut parts_rx) = mpsc::channel::<Bytes>(1);
-    let mut reader = tokio::task::spawn_blocking(move || read_parts(&file, part_size, parts_tx));
+    let hasher = tokio::task::spawn_blocking(move || read::hash_parts(hash_rx));
+    let reader = {
+        let pool = Arc::clone(&pool);
+        tokio::task::spawn_blocking(move || read::read_parts(&file, &pool, hash_tx, parts_tx))
+    };
     let mut in_flight: JoinSet<Result<u64, object_store::Error>> = JoinSet::new();
     let mut done = 0u64;
     let mut input_open = true;
@@ -247,17 +268,20 @@ async fn send_parts(
         }
     };
     if let Err(err) = sent {
-        drop(parts_rx); // the reader stops at its next part
+        // The reader stops at its next part (or wakes from waiting for a buffer).
+        pool.close();
+        drop(parts_rx);
         // A part whose request is under way can still land after an abort, and S3
         // would keep it. Let those requests end (they are bounded by their time-out)
         // before the caller aborts the upload.
         while in_flight.join_next().await.is_some() {}
         let _ = reader.await;
+        let _ = hasher.await;
         return Err(err);
     }
-    let (read, sha256) = (&mut reader)
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))??;
+    let joined = |e: tokio::task::JoinError| std::io::Error::other(e.to_string());
+    let read = reader.await.map_err(joined)??;
+    let sha256 = hasher.await.map_err(joined)?;
     if read != size || done != size {
         return Err(UploadError::Changed);
     }
@@ -265,54 +289,10 @@ async fn send_parts(
     Ok(Uploaded { size, sha256 })
 }
 
-/// The blocking side: reads `part_size` chunks, hashes them, hands them over. Stops
-/// early when the receiver is gone (the upload failed or was cancelled).
-fn read_parts(
-    file: &Path,
-    part_size: u64,
-    parts: mpsc::Sender<Bytes>,
-) -> std::io::Result<(u64, String)> {
-    let mut file = File::open(file)?;
-    let mut hasher = Sha256::new();
-    let mut total = 0u64;
-    let part_size = usize::try_from(part_size).map_err(std::io::Error::other)?;
-    loop {
-        let mut buf = vec![0u8; part_size];
-        let filled = fill(&mut file, &mut buf)?;
-        if filled == 0 {
-            break;
-        }
-        buf.truncate(filled);
-        hasher.update(&buf);
-        total += filled as u64;
-        if parts.blocking_send(Bytes::from(buf)).is_err() {
-            return Err(std::io::Error::other("upload stopped"));
-        }
-        if filled < part_size {
-            break;
-        }
-    }
-    Ok((total, hex::encode(hasher.finalize())))
-}
-
 fn read_and_hash(file: &Path) -> std::io::Result<(Bytes, String)> {
     let data = std::fs::read(file)?;
     let sha256 = hex::encode(Sha256::digest(&data));
     Ok((Bytes::from(data), sha256))
-}
-
-/// Reads until `buf` is full or the file ends.
-fn fill(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 #[cfg(test)]

@@ -17,8 +17,14 @@ use tokio::net::TcpListener;
 
 pub struct DiscardS3 {
     pub address: SocketAddr,
-    /// Bytes of object and part bodies received.
-    pub received: Arc<AtomicU64>,
+    received: Arc<AtomicU64>,
+}
+
+impl DiscardS3 {
+    /// Bytes of object and part bodies received so far.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
 }
 
 pub async fn start() -> DiscardS3 {

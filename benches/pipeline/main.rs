@@ -1,279 +1,206 @@
-//! The upload pipeline measured on this machine: `cargo bench --bench pipeline`.
+//! corebuild measured on this machine: `cargo bench --bench pipeline`.
 //!
-//! Starts a discard S3 endpoint and, per artifact size, a fresh release worker whose
-//! fake isocreator hands over a pre-made random artifact; reads the upload phase's time
-//! from the job's own log and the worker's peak RSS (VmHWM) from /proc. In the same run,
-//! on the same file and endpoint: a hash-only pass (the limit), `sha256sum`, and `aws s3
-//! cp` where installed. `BENCH_SIZES=256MiB,1GiB` picks the sizes (default 256MiB, 1GiB,
-//! 4GiB).
+//! Starts everything itself: a discard S3 endpoint, and for every measurement a fresh
+//! release worker whose fake isocreator hands over a pre-made random artifact (or
+//! floods its log). Prints one Markdown table, then the targets of issue 6 and whether
+//! this run met them:
+//! - the upload phase (hash + upload, from the job's own log line) beside a hash-only
+//!   pass, `sha256sum`, `aws s3 cp`, both together and `rclone copyto` where installed,
+//!   on the same file and endpoint; median of `BENCH_RUNS` interleaved runs (default 3);
+//! - status polling under `wrk` while two jobs run;
+//! - log ingestion: the worker's CPU seconds per 100 MB of isocreator output, its RSS.
+//!
+//! `BENCH_SIZES=256MiB,2GiB` picks the artifact sizes (default 256MiB,1GiB,2GiB,4GiB;
+//! empty skips the upload phase).
 
 mod discard_s3;
+mod logs;
+mod polling;
+mod upload;
+mod worker;
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use upload::{COREBUILD, HASH_ONLY, Measured, human};
 
-const MIB: u64 = 1024 * 1024;
-
-struct Row {
-    what: String,
-    size: u64,
-    seconds: f64,
-    peak_rss_mib: Option<f64>,
-}
+const GIB: u64 = 1024 * 1024 * 1024;
+const LOG_VOLUMES: [u64; 2] = [100_000_000, 400_000_000];
 
 #[tokio::main]
 async fn main() {
     let sizes: Vec<u64> = std::env::var("BENCH_SIZES")
-        .unwrap_or_else(|_| "256MiB,1GiB,4GiB".to_owned())
+        .unwrap_or_else(|_| "256MiB,1GiB,2GiB,4GiB".to_owned())
         .split(',')
+        .filter(|s| !s.trim().is_empty())
         .map(|s| {
             s.trim()
                 .parse::<bytesize::ByteSize>()
-                .expect("a size")
+                .expect("BENCH_SIZES holds sizes such as 256MiB")
                 .as_u64()
         })
         .collect();
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .map(|r| r.parse().expect("BENCH_RUNS is a number"))
+        .unwrap_or(3);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pipeline-bench");
     std::fs::create_dir_all(&dir).unwrap();
     let s3 = discard_s3::start().await;
-    let mut rows = Vec::new();
-    for size in sizes {
-        let artifact = make_artifact(&dir, size);
-        rows.push(Row {
-            what: "hash only (read + SHA-256)".into(),
-            size,
-            seconds: hash_only(&artifact),
-            peak_rss_mib: None,
-        });
-        for unsigned in [false, true] {
-            let before = s3.received.load(std::sync::atomic::Ordering::Relaxed);
-            let (seconds, rss) = corebuild_upload(&dir, &artifact, s3.address, unsigned).await;
-            let sent = s3.received.load(std::sync::atomic::Ordering::Relaxed) - before;
-            assert_eq!(sent, size, "the endpoint received the whole artifact once");
-            let what = if unsigned {
-                "corebuild, unsigned payload"
-            } else {
-                "corebuild, signed payload"
-            };
-            rows.push(Row {
-                what: what.into(),
-                size,
-                seconds,
-                peak_rss_mib: Some(rss),
-            });
-        }
-        if let Some(seconds) = timed("sha256sum", &[artifact.to_str().unwrap()]) {
-            rows.push(Row {
-                what: "sha256sum".into(),
-                size,
-                seconds,
-                peak_rss_mib: None,
-            });
-            if let Some(cp) = aws_cp(&artifact, s3.address) {
-                rows.push(Row {
-                    what: "aws s3 cp".into(),
-                    size,
-                    seconds: cp,
-                    peak_rss_mib: None,
-                });
-                rows.push(Row {
-                    what: "sha256sum + aws s3 cp".into(),
-                    size,
-                    seconds: seconds + cp,
-                    peak_rss_mib: None,
-                });
-            }
-        }
-        std::fs::remove_file(&artifact).unwrap();
+
+    let mut uploads = Vec::new();
+    for &size in &sizes {
+        eprintln!("upload phase, {}", human(size));
+        uploads.extend(upload::measure(&dir, &s3, size, runs).await);
     }
-    print_table(&rows);
-}
-
-/// Random-looking bytes (xorshift), written once per size.
-fn make_artifact(dir: &Path, size: u64) -> PathBuf {
-    let path = dir.join(format!("artifact-{size}.bin"));
-    let mut file =
-        std::io::BufWriter::with_capacity(8 * MIB as usize, std::fs::File::create(&path).unwrap());
-    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ size;
-    let mut block = vec![0u8; MIB as usize];
-    let mut left = size;
-    while left > 0 {
-        for chunk in block.chunks_exact_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            chunk.copy_from_slice(&state.to_le_bytes());
-        }
-        let n = left.min(MIB) as usize;
-        file.write_all(&block[..n]).unwrap();
-        left -= n as u64;
+    eprintln!("status polling");
+    let polling = polling::measure(&dir, &s3, runs).await;
+    eprintln!("log ingestion");
+    let mut ingested = Vec::new();
+    for bytes in LOG_VOLUMES {
+        ingested.push(logs::measure(&dir, &s3, bytes).await);
     }
-    file.flush().unwrap();
-    path
+
+    print_table(&uploads, polling.as_ref(), &ingested, runs);
+    print_targets(&uploads, polling.as_ref(), &ingested);
 }
 
-fn hash_only(path: &Path) -> f64 {
-    let started = Instant::now();
-    let mut file = std::fs::File::open(path).unwrap();
-    let mut buf = vec![0u8; 16 * MIB as usize];
-    let mut hasher = Sha256::new();
-    loop {
-        let n = file.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    std::hint::black_box(hasher.finalize());
-    started.elapsed().as_secs_f64()
-}
-
-fn timed(program: &str, args: &[&str]) -> Option<f64> {
-    let started = Instant::now();
-    let status = std::process::Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .status()
-        .ok()?;
-    status.success().then(|| started.elapsed().as_secs_f64())
-}
-
-fn aws_cp(path: &Path, endpoint: std::net::SocketAddr) -> Option<f64> {
-    let started = Instant::now();
-    let status = std::process::Command::new("aws")
-        .env("AWS_ACCESS_KEY_ID", "bench")
-        .env("AWS_SECRET_ACCESS_KEY", "bench-secret")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .args([
-            "--endpoint-url",
-            &format!("http://{endpoint}"),
-            "s3",
-            "cp",
-            "--quiet",
-        ])
-        .arg(path)
-        .arg("s3://bench/aws-cp.bin")
-        .status()
-        .ok()?;
-    status.success().then(|| started.elapsed().as_secs_f64())
-}
-
-/// One job through a fresh release worker: (upload seconds from the job log, VmHWM MiB).
-async fn corebuild_upload(
-    dir: &Path,
-    artifact: &Path,
-    s3: std::net::SocketAddr,
-    unsigned: bool,
-) -> (f64, f64) {
-    let fake = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/fake-isocreator"
-    );
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_corebuild"))
-        .env("COREBUILD_BIND", "127.0.0.1")
-        .env("COREBUILD_PORT", "0")
-        .env("COREBUILD_WORKDIR", dir.join("work"))
-        .env("COREBUILD_LOG_FORMAT", "json")
-        .env("COREBUILD_UPLOAD_UNSIGNED_PAYLOAD", unsigned.to_string())
-        .env(
-            "ISO_CREATOR_COMMAND",
-            format!("'{fake}' link '{}'", artifact.display()),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let address = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("the worker started");
-        if let Ok(event) = serde_json::from_str::<Value>(&line)
-            && event["message"] == "corebuild listening"
-        {
-            break event["address"].as_str().unwrap().to_owned();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let job = json!({ "job": {
-        "id": format!("bench-{}", artifact.file_name().unwrap().to_str().unwrap().replace('.', "-")),
-        "architecture": "amd64", "imageKind": "ubuntu-iso",
-        "cloudlyUrl": "https://cloudly.example.com", "provisioningToken": "bench-token",
-        "s3Descriptor": { "endpoint": s3.to_string(), "useSsl": false,
-            "accessKey": "bench", "accessSecret": "bench-secret", "bucketName": "bench" }
-    }});
-    let answer: Value = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3600))
-        .build()
-        .unwrap()
-        .post(format!("http://{address}/corebuild/v1/jobs/baseos-image"))
-        .json(&job)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(answer["success"], true, "{answer}");
-    let seconds = answer["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .find_map(|l| {
-            l.strip_prefix("Uploaded ")
-                .and_then(|r| r.split(" in ").nth(1))
-                .and_then(|r| r.split(' ').next())
-        })
-        .and_then(|s| s.parse::<f64>().ok())
-        .expect("the job logged its upload time");
-    let pid = child.id().unwrap();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let hwm_kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let _ = child.wait().await;
-    (seconds, hwm_kib / 1024.0)
-}
-
-fn print_table(rows: &[Row]) {
-    println!(
-        "{:<30} {:>9} {:>9} {:>8} {:>14} {:>13}",
-        "what", "size", "seconds", "GB/s", "vs corebuild", "peak RSS MiB"
-    );
-    for row in rows {
-        let reference = rows
-            .iter()
-            .find(|r| r.size == row.size && r.what == "corebuild, signed payload")
-            .map_or(f64::NAN, |r| r.seconds);
+fn print_table(
+    uploads: &[Measured],
+    polling: Option<&polling::Polling>,
+    ingested: &[logs::Ingested],
+    runs: usize,
+) {
+    println!();
+    println!("| measurement | size | result | vs corebuild | worker peak RSS |");
+    println!("|---|---|---|---|---|");
+    for row in uploads {
+        let ratio = corebuild_seconds(uploads, row.size)
+            .map_or_else(|| "-".to_owned(), |c| format!("{:.2}x", row.seconds / c));
         println!(
-            "{:<30} {:>9} {:>9.2} {:>8.2} {:>13.2}x {:>13}",
+            "| {} | {} | {:.2} s, {:.2} GB/s | {ratio} | {} |",
             row.what,
-            bytesize::ByteSize::b(row.size)
-                .display()
-                .iec_short()
-                .to_string(),
+            human(row.size),
             row.seconds,
             row.size as f64 / 1e9 / row.seconds,
-            row.seconds / reference,
             row.peak_rss_mib
-                .map_or_else(|| "-".to_owned(), |m| format!("{m:.0}")),
+                .map_or_else(|| "-".to_owned(), |m| format!("{m:.0} MiB")),
+        );
+    }
+    match polling {
+        Some(p) => println!(
+            "| status polling, `{}`, two jobs running | - | {:.0} req/s, p99 {:.2} ms | - | {:.0} MiB |",
+            polling::WRK,
+            p.requests_per_second,
+            p.p99_ms,
+            p.peak_rss_mib
+        ),
+        None => println!("| status polling | - | wrk not installed | - | - |"),
+    }
+    for i in ingested {
+        println!(
+            "| log ingestion | {} MB of output | {:.2} CPU s ({:.2} CPU s per 100 MB) | - | {:.0} MiB (idle {:.0} MiB) |",
+            i.bytes / 1_000_000,
+            i.cpu_seconds,
+            i.cpu_seconds_per_100_mb(),
+            i.peak_rss_mib,
+            i.idle_rss_mib
+        );
+    }
+    println!();
+    println!(
+        "Upload rows: median of {runs} interleaved runs; \"vs corebuild\" is the row's time over corebuild's (unsigned payload) at the same size. Status polling: the wrk run with the median throughput of {runs}."
+    );
+}
+
+fn corebuild_seconds(uploads: &[Measured], size: u64) -> Option<f64> {
+    seconds_of(uploads, COREBUILD, size)
+}
+
+fn seconds_of(uploads: &[Measured], what: &str, size: u64) -> Option<f64> {
+    uploads
+        .iter()
+        .find(|r| r.what == what && r.size == size)
+        .map(|r| r.seconds)
+}
+
+fn print_targets(
+    uploads: &[Measured],
+    polling: Option<&polling::Polling>,
+    ingested: &[logs::Ingested],
+) {
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    println!();
+    println!("Targets (issue 6):");
+    if let (Some(core), Some(hash)) = (
+        corebuild_seconds(uploads, 2 * GIB),
+        seconds_of(uploads, HASH_ONLY, 2 * GIB),
+    ) {
+        let share = hash / core;
+        println!(
+            "- 2 GiB upload phase at {:.0}% of the hash-only limit (>= 85%): {}",
+            share * 100.0,
+            verdict(share >= 0.85)
+        );
+        if let Some(aws) = seconds_of(uploads, upload::AWS_CP, 2 * GIB) {
+            println!(
+                "- 2 GiB: {:.2}x the time of aws s3 cp (about 0.5x)",
+                core / aws
+            );
+        }
+        if let Some(both) = seconds_of(uploads, upload::SHA256SUM_AWS_CP, 2 * GIB) {
+            println!(
+                "- 2 GiB: {:.2}x the time of sha256sum + aws s3 cp (< 0.2x): {}",
+                core / both,
+                verdict(core / both < 0.2)
+            );
+        }
+    } else {
+        println!("- 2 GiB not in BENCH_SIZES: the upload targets are not checked");
+    }
+    let rss: Vec<(u64, f64)> = uploads
+        .iter()
+        .filter(|r| r.what == COREBUILD)
+        .filter_map(|r| Some((r.size, r.peak_rss_mib?)))
+        .collect();
+    if let Some(at_2g) = rss.iter().find(|(s, _)| *s == 2 * GIB).map(|r| r.1) {
+        println!(
+            "- peak RSS during the 2 GiB upload {at_2g:.0} MiB (< 100 MiB): {}",
+            verdict(at_2g < 100.0)
+        );
+    }
+    if let (Some(low), Some(high)) = (
+        rss.iter().map(|r| r.1).reduce(f64::min),
+        rss.iter().map(|r| r.1).reduce(f64::max),
+    ) {
+        println!(
+            "- peak RSS over all sizes {low:.0}-{high:.0} MiB (within 10 MiB): {}",
+            verdict(high - low <= 10.0)
+        );
+    }
+    if let Some(p) = polling {
+        println!(
+            "- status polling {:.0} req/s (>= 20,000), p99 {:.2} ms (< 5 ms): {}",
+            p.requests_per_second,
+            p.p99_ms,
+            verdict(p.requests_per_second >= 20_000.0 && p.p99_ms < 5.0)
+        );
+    }
+    if let (Some(first), Some(last)) = (ingested.first(), ingested.last()) {
+        let worst = ingested
+            .iter()
+            .map(logs::Ingested::cpu_seconds_per_100_mb)
+            .reduce(f64::max)
+            .unwrap_or(f64::NAN);
+        println!(
+            "- log ingestion {worst:.2} CPU s per 100 MB (< 1): {}",
+            verdict(worst < 1.0)
+        );
+        println!(
+            "- peak RSS after {} MB of output {:.0} MiB, after {} MB {:.0} MiB (no growth past the ring): {}",
+            first.bytes / 1_000_000,
+            first.peak_rss_mib,
+            last.bytes / 1_000_000,
+            last.peak_rss_mib,
+            verdict(last.peak_rss_mib - first.peak_rss_mib <= 2.0)
         );
     }
 }

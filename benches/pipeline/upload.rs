@@ -1,0 +1,234 @@
+//! The upload phase: corebuild beside what an operator would otherwise script, on the
+//! same file and the same discard endpoint, interleaved run by run so that a noisy
+//! neighbour slows all of them alike.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::discard_s3::DiscardS3;
+use crate::worker::Worker;
+
+const MIB: u64 = 1024 * 1024;
+
+pub const HASH_ONLY: &str = "hash only (read + SHA-256, one thread)";
+pub const COREBUILD: &str = "corebuild, unsigned payload";
+pub const COREBUILD_SIGNED: &str = "corebuild, signed payload";
+pub const SHA256SUM: &str = "sha256sum";
+pub const AWS_CP: &str = "aws s3 cp";
+pub const SHA256SUM_AWS_CP: &str = "sha256sum + aws s3 cp";
+pub const RCLONE: &str = "rclone copyto";
+
+/// One contender at one size: the median of its runs.
+pub struct Measured {
+    pub what: &'static str,
+    pub size: u64,
+    pub seconds: f64,
+    /// The worker's peak RSS, highest over the runs (corebuild rows only).
+    pub peak_rss_mib: Option<f64>,
+}
+
+pub async fn measure(dir: &Path, s3: &DiscardS3, size: u64, runs: usize) -> Vec<Measured> {
+    let artifact = make_artifact(dir, size);
+    let mut samples: Vec<(&'static str, f64, Option<f64>)> = Vec::new();
+    for run in 0..runs {
+        eprintln!("  {} run {}/{runs}", human(size), run + 1);
+        samples.push((HASH_ONLY, hash_only(&artifact), None));
+        for (what, unsigned) in [(COREBUILD, true), (COREBUILD_SIGNED, false)] {
+            let before = s3.received();
+            let (seconds, rss) = corebuild(dir, &artifact, s3.address, unsigned).await;
+            assert_eq!(
+                s3.received() - before,
+                size,
+                "the whole artifact arrived once"
+            );
+            samples.push((what, seconds, Some(rss)));
+        }
+        let path = artifact.to_str().unwrap();
+        let sha256sum = timed(Command::new("sha256sum").arg(path));
+        let aws = timed(&mut aws_cp(path, s3.address));
+        if let Some(seconds) = sha256sum {
+            samples.push((SHA256SUM, seconds, None));
+        }
+        if let Some(seconds) = aws {
+            samples.push((AWS_CP, seconds, None));
+        }
+        if let (Some(a), Some(b)) = (sha256sum, aws) {
+            samples.push((SHA256SUM_AWS_CP, a + b, None));
+        }
+        if let Some(seconds) = timed(&mut rclone_copyto(path, s3.address)) {
+            samples.push((RCLONE, seconds, None));
+        }
+    }
+    std::fs::remove_file(&artifact).unwrap();
+
+    let order = [
+        HASH_ONLY,
+        COREBUILD,
+        COREBUILD_SIGNED,
+        SHA256SUM,
+        AWS_CP,
+        SHA256SUM_AWS_CP,
+        RCLONE,
+    ];
+    order
+        .into_iter()
+        .filter_map(|what| {
+            let mut seconds: Vec<f64> = samples
+                .iter()
+                .filter(|s| s.0 == what)
+                .map(|s| s.1)
+                .collect();
+            if seconds.is_empty() {
+                return None;
+            }
+            seconds.sort_by(f64::total_cmp);
+            let peak_rss_mib = samples
+                .iter()
+                .filter(|s| s.0 == what)
+                .filter_map(|s| s.2)
+                .reduce(f64::max);
+            Some(Measured {
+                what,
+                size,
+                seconds: seconds[seconds.len() / 2],
+                peak_rss_mib,
+            })
+        })
+        .collect()
+}
+
+pub fn human(size: u64) -> String {
+    bytesize::ByteSize::b(size)
+        .display()
+        .iec_short()
+        .to_string()
+}
+
+/// Random-looking bytes (xorshift), written once per size.
+fn make_artifact(dir: &Path, size: u64) -> PathBuf {
+    let path = dir.join(format!("artifact-{size}.bin"));
+    let mut file =
+        std::io::BufWriter::with_capacity(8 * MIB as usize, std::fs::File::create(&path).unwrap());
+    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ size;
+    let mut block = vec![0u8; MIB as usize];
+    let mut left = size;
+    while left > 0 {
+        for chunk in block.chunks_exact_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            chunk.copy_from_slice(&state.to_le_bytes());
+        }
+        let n = left.min(MIB) as usize;
+        file.write_all(&block[..n]).unwrap();
+        left -= n as u64;
+    }
+    file.flush().unwrap();
+    path
+}
+
+/// The limit: read the file and hash it on one thread, nothing else.
+fn hash_only(path: &Path) -> f64 {
+    let started = Instant::now();
+    let mut file = std::fs::File::open(path).unwrap();
+    let mut buf = vec![0u8; 16 * MIB as usize];
+    let mut hasher = Sha256::new();
+    loop {
+        let n = file.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    std::hint::black_box(hasher.finalize());
+    started.elapsed().as_secs_f64()
+}
+
+/// Seconds a command took, or `None` when it is not installed or failed.
+fn timed(command: &mut Command) -> Option<f64> {
+    let started = Instant::now();
+    let status = command.stdout(Stdio::null()).status().ok()?;
+    status.success().then(|| started.elapsed().as_secs_f64())
+}
+
+/// `aws s3 cp` with its defaults apart from the part size, set to corebuild's.
+fn aws_cp(path: &str, endpoint: SocketAddr) -> Command {
+    // The part size goes in through a config file of the benchmark's own, so the
+    // operator's ~/.aws stays untouched.
+    let config = Path::new(path).with_file_name("aws-config");
+    std::fs::write(
+        &config,
+        "[default]\ns3 =\n  multipart_chunksize = 16MB\n  multipart_threshold = 16MB\n",
+    )
+    .unwrap();
+    let mut command = Command::new("aws");
+    command
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench-secret")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", &config)
+        .args(["--endpoint-url", &format!("http://{endpoint}")])
+        .args(["s3", "cp", "--quiet", path, "s3://bench/aws-cp.bin"]);
+    command
+}
+
+/// `rclone copyto` to an on-the-fly S3 remote, parts and concurrency as corebuild's.
+/// The discard endpoint keeps nothing, so rclone must not look the object up after.
+fn rclone_copyto(path: &str, endpoint: SocketAddr) -> Command {
+    let mut command = Command::new("rclone");
+    command
+        .env("RCLONE_CONFIG", "/dev/null")
+        // An http endpoint needs no CA bundle, and rclone fails on this one.
+        .env_remove("AWS_CA_BUNDLE")
+        .args(["copyto", path])
+        .arg(format!(
+            ":s3,provider=Other,access_key_id=bench,secret_access_key=bench-secret,\
+             endpoint='http://{endpoint}',region=us-east-1:bench/rclone.bin"
+        ))
+        .args([
+            "--s3-chunk-size=16Mi",
+            "--s3-upload-concurrency=4",
+            "--s3-no-check-bucket",
+            "--s3-no-head",
+            "--ignore-checksum",
+            "--quiet",
+        ]);
+    command
+}
+
+/// One job through a fresh release worker: (upload seconds from the job's own log line,
+/// the worker's VmHWM in MiB).
+async fn corebuild(dir: &Path, artifact: &Path, s3: SocketAddr, unsigned: bool) -> (f64, f64) {
+    let unsigned = unsigned.to_string();
+    let worker = Worker::start(
+        dir,
+        &format!("link '{}'", artifact.display()),
+        &[("COREBUILD_UPLOAD_UNSIGNED_PAYLOAD", unsigned.as_str())],
+    )
+    .await;
+    let answer = worker.run_job("bench-upload", s3).await;
+    let seconds = answer["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .find_map(|l| {
+            l.strip_prefix("Uploaded ")?
+                .split(" in ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .expect("the job logged its upload time");
+    let rss = worker.memory_mib("VmHWM");
+    worker.stop().await;
+    (seconds, rss)
+}

@@ -110,7 +110,8 @@ pub fn human(size: u64) -> String {
         .to_string()
 }
 
-/// Random-looking bytes (xorshift), written once per size.
+/// Random-looking bytes (xorshift), written once per size; measurements read it from
+/// the page cache.
 fn make_artifact(dir: &Path, size: u64) -> PathBuf {
     let path = dir.join(format!("artifact-{size}.bin"));
     let mut file =
@@ -129,7 +130,9 @@ fn make_artifact(dir: &Path, size: u64) -> PathBuf {
         file.write_all(&block[..n]).unwrap();
         left -= n as u64;
     }
-    file.flush().unwrap();
+    // On disk before anything is timed, so the kernel's write-back of this file does
+    // not run during (and slow down) the measurements.
+    file.into_inner().unwrap().sync_all().unwrap();
     path
 }
 

@@ -103,11 +103,14 @@ pub async fn measure(dir: &Path, s3: &DiscardS3, size: u64, runs: usize) -> Vec<
         .collect()
 }
 
+/// `256 MiB`, `2 GiB`: whole binary units where the size has them.
 pub fn human(size: u64) -> String {
-    bytesize::ByteSize::b(size)
-        .display()
-        .iec_short()
-        .to_string()
+    const GIB: u64 = 1024 * MIB;
+    match size {
+        s if s >= GIB && s % GIB == 0 => format!("{} GiB", s / GIB),
+        s if s >= MIB && s % MIB == 0 => format!("{} MiB", s / MIB),
+        s => format!("{s} bytes"),
+    }
 }
 
 /// Random-looking bytes (xorshift), written once per size; measurements read it from

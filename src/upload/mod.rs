@@ -279,9 +279,12 @@ async fn send_parts(
         let _ = hasher.await;
         return Err(err);
     }
+    // Both threads are joined before either result is looked at, so neither outlives
+    // the upload, even when reading failed.
+    let (read, sha256) = (reader.await, hasher.await);
     let joined = |e: tokio::task::JoinError| std::io::Error::other(e.to_string());
-    let read = reader.await.map_err(joined)??;
-    let sha256 = hasher.await.map_err(joined)?;
+    let read = read.map_err(joined)??;
+    let sha256 = sha256.map_err(joined)?;
     if read != size || done != size {
         return Err(UploadError::Changed);
     }

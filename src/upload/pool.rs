@@ -22,6 +22,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 use memmap2::{MmapMut, MmapOptions};
 
+/// Why a reader gets no more buffers or parts: the upload stopped taking them.
+pub fn stopped() -> std::io::Error {
+    std::io::Error::other("upload stopped")
+}
+
 pub struct PartPool {
     state: Mutex<State>,
     returned: Condvar,
@@ -54,7 +59,7 @@ impl PartPool {
         let mut state = self.lock();
         loop {
             if state.closed {
-                return Err(std::io::Error::other("upload stopped"));
+                return Err(stopped());
             }
             if let Some(map) = state.free.pop() {
                 return Ok(PartBuf {

@@ -16,12 +16,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use super::pool::PartPool;
-
-/// Why the reader stopped before the end of the file: nobody takes parts any more.
-fn stopped() -> std::io::Error {
-    std::io::Error::other("upload stopped")
-}
+use super::pool::{PartPool, stopped};
 
 /// Reads the file into buffers from `pool`, one part per buffer, and hands each to the
 /// hasher and the sender. Returns the bytes read. Ends early, with an error, once the

@@ -1,11 +1,11 @@
 //! The command line: `corebuild` (or `corebuild serve`) runs the worker; the other
 //! subcommands are a client of a running worker.
 
-use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::client::ClientCommand;
-use crate::config::Config;
+use crate::config::{Config, name_the_variable};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,7 +64,7 @@ impl Cli {
             {
                 err.exit()
             }
-            Err(err) => Err(name_the_variable(&err)),
+            Err(err) => Err(name_the_variable(&err, &Cli::command())),
         }
     }
 
@@ -83,30 +83,6 @@ impl Cli {
             Action::Serve(config) => *config,
             Action::Client(_) => panic!("not a serve command line"),
         }
-    }
-}
-
-/// clap names the flag (`'--port <PORT>'`) even when the value came from the
-/// environment, which is how operators configure corebuild; name both.
-fn name_the_variable(err: &clap::Error) -> String {
-    let rendered = err.render().to_string();
-    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
-        return rendered;
-    };
-    let long = arg
-        .split_whitespace()
-        .next()
-        .unwrap_or(arg)
-        .trim_start_matches("--");
-    let command = Cli::command();
-    let env = command
-        .get_arguments()
-        .find(|a| a.get_long() == Some(long))
-        .and_then(|a| a.get_env())
-        .and_then(|e| e.to_str());
-    match env {
-        Some(env) => rendered.replace(&format!("'{arg}'"), &format!("{env} (--{long})")),
-        None => rendered,
     }
 }
 

@@ -1,8 +1,9 @@
 //! Configuration: the environment, parsed once at start-up into typed values.
 //!
-//! Every variable of the contract (section 7) is a field here. clap's `env` support
-//! means `corebuild serve --help` documents each variable, a flag can override it, and a
-//! value that does not parse stops start-up before anything binds or spawns.
+//! Every variable README.md's "Configuration" table lists is a field here. clap's
+//! `env` support means `corebuild serve --help` documents each variable, a flag can
+//! override it, and a value that does not parse stops start-up before anything binds
+//! or spawns.
 
 use std::net::IpAddr;
 use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
@@ -10,13 +11,14 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use bytesize::ByteSize;
-use clap::{Args, ValueEnum};
+use clap::error::{ContextKind, ContextValue};
+use clap::{Args, CommandFactory, Parser, ValueEnum};
 
-use crate::secret::Secret;
+use crate::domain::Secret;
 
 /// S3 refuses multipart parts below 5 MiB (except the last one) and above 5 GiB.
-pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
-pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+pub(crate) const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+pub(crate) const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -112,7 +114,28 @@ pub enum LogFormat {
     Json,
 }
 
+/// A configuration value that does not parse; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+/// The configuration alone, for reading it without a command line.
+#[derive(Parser)]
+#[command(name = "corebuild")]
+struct EnvOnly {
+    #[command(flatten)]
+    config: Config,
+}
+
 impl Config {
+    /// Reads the configuration from the environment only (every `COREBUILD_*`
+    /// variable and `ISO_CREATOR_COMMAND`), as a program that embeds the worker would.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        EnvOnly::try_parse_from(["corebuild"])
+            .map(|parsed| parsed.config)
+            .map_err(|err| ConfigError(name_the_variable(&err, &EnvOnly::command())))
+    }
+
     /// The id reported in capabilities: configured, or `<hostname>-<pid>`.
     pub fn resolved_worker_id(&self) -> String {
         match &self.worker_id {
@@ -130,6 +153,29 @@ impl Config {
     /// The configured token, where one is set and not empty.
     pub fn required_token(&self) -> Option<&Secret> {
         self.token.as_ref().filter(|t| !t.expose().is_empty())
+    }
+}
+
+/// clap names the flag (`'--port <PORT>'`) even when the value came from the
+/// environment, which is how operators configure corebuild; name both.
+pub(crate) fn name_the_variable(err: &clap::Error, command: &clap::Command) -> String {
+    let rendered = err.render().to_string();
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return rendered;
+    };
+    let long = arg
+        .split_whitespace()
+        .next()
+        .unwrap_or(arg)
+        .trim_start_matches("--");
+    let env = command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .and_then(|a| a.get_env())
+        .and_then(|e| e.to_str());
+    match env {
+        Some(env) => rendered.replace(&format!("'{arg}'"), &format!("{env} (--{long})")),
+        None => rendered,
     }
 }
 

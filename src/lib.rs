@@ -1,37 +1,69 @@
 //! corebuild: the serve.zone build worker for BaseOS images.
 //!
 //! # Layout
-//! - [`cli`]: the command line; `serve` (the default) runs the worker.
+//! The modules follow a job's path through the worker:
+//! 1. [`domain`]: the request's wire structs and the types they are parsed into
+//!    ([`domain::Job`], `JobId`, `ArtifactKey`, …), job states and outcomes. Takes
+//!    nothing from the other modules.
+//! 2. [`api`]: the HTTP routes, the token check and the one mapping from errors to
+//!    answers; the OpenAPI document.
+//! 3. `jobs`: the engine: registry, bounded queue, executor pool, retention. It runs a
+//!    `JobRunner` it is given and reports through a `JobEvents` trait, so it names
+//!    neither isocreator, S3 nor metrics.
+//! 4. `pipeline`: one job's steps, the runner the engine is started with.
+//! 5. [`isocreator`]: the builder's config, the job's workspace, the process runner.
+//! 6. `upload`: one pass over the artifact that hashes it and streams it to S3.
+//!
+//! Beside the path:
+//! - `joblog`: a job's log ring, a leaf the engine keeps, the API reads and the steps
+//!   write to through a `LogSink`.
+//! - `metrics`: Prometheus counters, fed by the engine's events and the pipeline.
+//! - [`config`], [`cli`], [`startup`]: the environment, the command line, and the
+//!   [`Application`] built from them; [`shutdown`], [`telemetry`] and `systemd` for
+//!   `main`.
 //! - [`client`]: the other subcommands, a client of a running worker.
-//! - [`config`]: every environment variable, parsed once at start-up.
-//! - [`machine`]: CPU, memory and disk facts, and the executor size derived from them.
-//! - [`startup`]: builds the application (workdir, listener, server) from a config.
-//! - [`state`]: what the HTTP handlers share.
-//! - [`api`]: routes, the token check, and the one mapping from errors to answers.
-//! - [`build`]: a job's domain types (parsed from the wire), the isocreator config,
-//!   the workspace and the isocreator process runner.
-//! - [`jobs`]: the engine: registry, bounded queue, executor pool, per-job logs.
-//! - [`upload`]: one pass over the artifact that hashes and uploads it.
-//! - [`pipeline`]: one job's steps, the runner the executor pool is given.
-//! - [`secret`]: a string that never prints.
-//! - [`telemetry`], [`shutdown`]: logging and signal handling for `main`.
-//! - [`time`]: epoch milliseconds, the contract's time unit.
-//! - [`systemd`]: readiness and stop notices under `Type=notify`.
+//! - `machine` (host facts and the pool size), `time` (epoch milliseconds).
+//!
+//! Dependencies point down this list and never back: `domain` is a leaf, `jobs`
+//! takes only `domain` and `joblog`, and only `startup` knows every module.
+//!
+//! # Embedding
+//! The binary is a thin `main` over this library; another program can run the worker
+//! the same way. Binding happens in [`Application::build`], so the port is known (and
+//! may be 0) before serving starts:
+//!
+//! ```no_run
+//! use corebuild::{Application, Config};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::from_env()?;
+//! let app = Application::build(config).await?;
+//! println!("listening on {}", app.address());
+//! // `stop` starts the drain (as SIGTERM does), `force` cuts it short.
+//! let (stop, force) = (CancellationToken::new(), CancellationToken::new());
+//! app.run_until_stopped(stop, force).await?;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod api;
-pub mod build;
 pub mod cli;
 pub mod client;
 pub mod config;
-pub mod jobs;
-pub mod machine;
-pub mod metrics;
-pub mod pipeline;
-pub mod secret;
+pub mod domain;
+pub mod isocreator;
+mod joblog;
+mod jobs;
+mod machine;
+mod metrics;
+mod pipeline;
 pub mod shutdown;
 pub mod startup;
-pub mod state;
-pub mod systemd;
+mod systemd;
 pub mod telemetry;
-pub mod time;
-pub mod upload;
+mod time;
+mod upload;
+
+pub use config::Config;
+pub use startup::{Application, StartupError};

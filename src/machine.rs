@@ -7,7 +7,7 @@ const GIB: u64 = 1024 * 1024 * 1024;
 
 /// What the host offers, read once at start-up and reported in capabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MachineFacts {
+pub(crate) struct MachineFacts {
     pub cpu_cores: u32,
     /// Total memory in GiB, rounded down.
     pub memory_gb: u64,
@@ -16,7 +16,7 @@ pub struct MachineFacts {
 impl MachineFacts {
     /// Reads the cores this process may use (honouring affinity and cgroup quotas, the
     /// limits a job really runs under) and the host's total memory.
-    pub fn read() -> std::io::Result<Self> {
+    pub(crate) fn read() -> std::io::Result<Self> {
         let cpu_cores = std::thread::available_parallelism()
             .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
             .unwrap_or(1);
@@ -30,7 +30,7 @@ impl MachineFacts {
 
 /// How many jobs run at once: the override when set, else
 /// `max(1, min(cpu_cores / cpus_per_job, memory_gb / memory_gb_per_job))`.
-pub fn executor_size(
+pub(crate) fn executor_size(
     facts: MachineFacts,
     cpus_per_job: NonZeroU32,
     memory_gb_per_job: NonZeroU32,
@@ -46,7 +46,7 @@ pub fn executor_size(
 }
 
 /// Free space for unprivileged users in the filesystem holding `path`, in GiB rounded down.
-pub fn disk_free_gb(path: &Path) -> std::io::Result<u64> {
+pub(crate) fn disk_free_gb(path: &Path) -> std::io::Result<u64> {
     let stat = nix::sys::statvfs::statvfs(path).map_err(std::io::Error::from)?;
     let free = stat.blocks_available() * stat.fragment_size();
     Ok(free / GIB)

@@ -6,9 +6,41 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::jobs::record::{FailureCode, JobRecord};
+use std::time::Duration;
 
-pub struct Metrics {
+use crate::domain::names::wire_enum;
+use crate::domain::{ErrorCode, FailureCode, Outcome};
+use crate::jobs::JobEvents;
+
+wire_enum! {
+    /// The `outcome` label of the job series: coarser than failure codes, so a
+    /// dashboard has one line for all cancellations.
+    enum FinishedAs {
+        Succeeded = "succeeded",
+        Failed = "failed",
+        TimedOut = "timed_out",
+        UploadFailed = "upload_failed",
+        Cancelled = "cancelled",
+        Internal = "internal",
+    }
+}
+
+impl FinishedAs {
+    fn of(outcome: &Outcome) -> Self {
+        match outcome {
+            Ok(_) => Self::Succeeded,
+            Err(f) => match f.code {
+                FailureCode::BuildFailed => Self::Failed,
+                FailureCode::TimedOut => Self::TimedOut,
+                FailureCode::UploadFailed => Self::UploadFailed,
+                FailureCode::Cancelled | FailureCode::ShuttingDown => Self::Cancelled,
+                FailureCode::Internal => Self::Internal,
+            },
+        }
+    }
+}
+
+pub(crate) struct Metrics {
     registry: Registry,
     jobs_submitted: IntCounter,
     jobs_finished: IntCounterVec,
@@ -22,7 +54,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let registry = Registry::new_custom(Some("corebuild".to_owned()), None)
             .expect("a valid metric prefix");
         let jobs_submitted = IntCounter::new(
@@ -109,51 +141,19 @@ impl Metrics {
         }
     }
 
-    pub fn job_submitted(&self) {
-        self.jobs_submitted.inc();
-    }
-
-    pub fn rejected(&self, reason: &str) {
-        self.queue_rejections.with_label_values(&[reason]).inc();
-    }
-
-    /// Counts a finished job once, with its run time when it ran at all.
-    pub fn job_finished(&self, record: &JobRecord) {
-        let Some(outcome) = record.outcome() else {
-            return;
-        };
-        let label = match outcome.as_ref() {
-            Ok(_) => "succeeded",
-            Err(f) => match f.code {
-                FailureCode::BuildFailed => "failed",
-                FailureCode::TimedOut => "timed_out",
-                FailureCode::UploadFailed => "upload_failed",
-                FailureCode::Cancelled | FailureCode::ShuttingDown => "cancelled",
-            },
-        };
-        self.jobs_finished.with_label_values(&[label]).inc();
-        let status = record.status();
-        if let (Some(start), Some(end)) = (status.started_at, status.finished_at) {
-            let seconds = end.saturating_sub(start) as f64 / 1000.0;
-            self.job_duration
-                .with_label_values(&[label])
-                .observe(seconds);
-        }
-    }
-
-    pub fn uploaded(&self, bytes: u64, seconds: f64) {
+    pub(crate) fn uploaded(&self, bytes: u64, seconds: f64) {
         self.uploaded_bytes.inc_by(bytes);
         self.upload_duration.observe(seconds);
     }
 
-    pub fn http_request(&self, method: &str, route: &str, status: u16) {
+    pub(crate) fn http_request(&self, method: &str, route: &str, status: u16) {
         self.http_requests
             .with_label_values(&[method, route, &status.to_string()])
             .inc();
     }
 
     /// The text exposition, with the gauges read at scrape time.
-    pub fn render(&self, running: usize, queued: usize) -> String {
+    pub(crate) fn render(&self, running: usize, queued: usize) -> String {
         self.jobs_running
             .set(i64::try_from(running).unwrap_or(i64::MAX));
         self.jobs_queued
@@ -169,5 +169,28 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl JobEvents for Metrics {
+    fn admitted(&self) {
+        self.jobs_submitted.inc();
+    }
+
+    fn rejected(&self, reason: ErrorCode) {
+        self.queue_rejections
+            .with_label_values(&[reason.as_str()])
+            .inc();
+    }
+
+    /// Counts a finished job once, with its run time when it ran at all.
+    fn finished(&self, outcome: &Outcome, ran: Option<Duration>) {
+        let label = FinishedAs::of(outcome).as_str();
+        self.jobs_finished.with_label_values(&[label]).inc();
+        if let Some(ran) = ran {
+            self.job_duration
+                .with_label_values(&[label])
+                .observe(ran.as_secs_f64());
+        }
     }
 }

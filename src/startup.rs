@@ -3,24 +3,21 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tokio_util::sync::CancellationToken;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use crate::api;
-use crate::build::runner::{CommandError, IsoCreator};
-use crate::build::workspace::sweep_stale;
+use crate::api::{self, AppState, Facts};
 use crate::config::Config;
+use crate::isocreator::{CommandError, IsoCreator, sweep_stale};
 use crate::jobs::{Engine, EngineSettings};
 use crate::machine::{MachineFacts, executor_size};
 use crate::metrics::Metrics;
 use crate::pipeline::BuildPipeline;
-use crate::state::AppState;
 use crate::upload::UploadSettings;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +40,6 @@ pub enum StartupError {
 pub struct Application {
     address: SocketAddr,
     server: Server,
-    state: AppState,
     engine: Arc<Engine>,
     grace: Duration,
 }
@@ -51,7 +47,16 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let iso_creator = IsoCreator::parse(&config.iso_creator_command)?;
-        let workdir = prepare_workdir(&config.workdir)?;
+        let workdir = {
+            let path = config.workdir.clone();
+            // File-system calls: off the runtime's threads, which may already serve others.
+            tokio::task::spawn_blocking(move || prepare_workdir(&path))
+                .await
+                .map_err(|e| StartupError::Workdir {
+                    path: config.workdir.clone(),
+                    source: io::Error::other(e.to_string()),
+                })??
+        };
         let machine = MachineFacts::read().map_err(StartupError::Machine)?;
         let pool = executor_size(
             machine,
@@ -59,8 +64,14 @@ impl Application {
             config.memory_gb_per_job,
             config.max_concurrency,
         );
-        let engine = start_engine(&config, iso_creator, workdir.clone(), pool.get());
-        let state = AppState::new(&config, workdir, machine, pool, Arc::clone(&engine));
+        let metrics = Arc::new(Metrics::new());
+        let engine = start_engine(&config, iso_creator, workdir.clone(), pool.get(), &metrics);
+        let facts = Facts {
+            workdir,
+            machine,
+            executor_size: pool,
+        };
+        let state = AppState::new(&config, facts, Arc::clone(&engine), metrics);
 
         let requested = SocketAddr::new(config.bind, config.port);
         let listener = TcpListener::bind(requested).map_err(|source| StartupError::Bind {
@@ -100,7 +111,6 @@ impl Application {
         Ok(Self {
             address,
             server,
-            state,
             engine,
             grace: Duration::from_secs(config.shutdown_grace_secs),
         })
@@ -112,10 +122,6 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.address.port()
-    }
-
-    pub fn state(&self) -> &AppState {
-        &self.state
     }
 
     /// Serves until `stop` is cancelled, then drains: no new jobs (503), waiting jobs
@@ -156,15 +162,16 @@ impl Application {
     }
 }
 
+/// The engine, running the build pipeline and reporting to `metrics`.
 fn start_engine(
     config: &Config,
     iso_creator: IsoCreator,
     workdir: PathBuf,
     executors: usize,
+    metrics: &Arc<Metrics>,
 ) -> Arc<Engine> {
-    let metrics = Arc::new(Metrics::new());
     let pipeline = Arc::new(BuildPipeline {
-        metrics: Arc::clone(&metrics),
+        metrics: Arc::clone(metrics),
         iso_creator,
         workdir,
         time_limit: Duration::from_secs(config.job_timeout_secs.get()),
@@ -183,7 +190,7 @@ fn start_engine(
         max_retained: config.max_retained_jobs,
         worker_secrets: config.required_token().cloned().into_iter().collect(),
     };
-    Engine::start(settings, Arc::new(pipeline), metrics)
+    Engine::start(settings, Arc::new(pipeline), Arc::clone(metrics) as _)
 }
 
 /// Creates the workdir when missing and proves it writable, so a bad path fails at

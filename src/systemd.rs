@@ -6,13 +6,13 @@ use std::net::SocketAddr;
 use sd_notify::NotifyState;
 
 /// Listening: systemd may consider the service started.
-pub fn ready(address: SocketAddr) {
+pub(crate) fn ready(address: SocketAddr) {
     let status = format!("listening on {address}");
     notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
 }
 
 /// The drain has begun.
-pub fn stopping() {
+pub(crate) fn stopping() {
     notify(&[NotifyState::Stopping, NotifyState::Status("draining jobs")]);
 }
 

@@ -13,6 +13,9 @@
 //! `BENCH_SIZES=256MiB,2GiB` picks the artifact sizes (default 256MiB,1GiB,2GiB,4GiB;
 //! empty skips the upload phase).
 
+// The modules share their items with `pub`; nothing here is a public API.
+#![allow(unreachable_pub)]
+
 mod discard_s3;
 mod logs;
 mod polling;

@@ -1,4 +1,4 @@
-//! The shared-token check of the job endpoints (contract 2.2).
+//! The shared-token check of the job endpoints (docs/api.md, "Authentication").
 
 use std::future::{Ready, ready};
 
@@ -9,12 +9,12 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use crate::secret::Secret;
-use crate::state::AppState;
+use super::state::AppState;
+use crate::domain::Secret;
 
 /// Header-only token check, for endpoints without a body (status, logs, cancel, list).
 /// Submissions call [`verify`] themselves, since their body may carry the token.
-pub struct Authorized;
+pub(crate) struct Authorized;
 
 impl FromRequest for Authorized {
     type Error = ApiError;
@@ -30,7 +30,7 @@ impl FromRequest for Authorized {
 
 /// Passes when no token is configured, or when any of `Authorization: Bearer`,
 /// `x-corebuild-token` or the body's `apiToken` equals it.
-pub fn verify(
+pub(crate) fn verify(
     required: Option<&Secret>,
     headers: &HeaderMap,
     body_token: Option<&str>,

@@ -3,14 +3,13 @@
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 
+use super::state::AppState;
+use crate::domain::job::{Architecture, BuildType, ImageKind};
 use crate::machine::disk_free_gb;
-use crate::state::AppState;
 
-pub const BUILD_TYPES: &[&str] = &["baseos-image"];
-pub const ARCHITECTURES: &[&str] = &["amd64", "arm64", "rpi"];
-pub const IMAGE_KINDS: &[&str] = &["ubuntu-iso", "balena-raw"];
-/// The optional parts of the contract this worker offers.
-pub const FEATURES: &[&str] = &[
+/// The optional parts of the API this worker offers (docs/api.md, "Health and
+/// capabilities").
+const FEATURES: &[&str] = &[
     "async-jobs",
     "log-tail",
     "cancel",
@@ -20,16 +19,16 @@ pub const FEATURES: &[&str] = &[
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Capabilities<'a> {
+pub(crate) struct Capabilities<'a> {
     // The original service's seven fields, unchanged in name and meaning.
     worker_id: &'a str,
-    supported_build_types: &'static [&'static str],
-    supported_architectures: &'static [&'static str],
-    supported_image_kinds: &'static [&'static str],
+    supported_build_types: &'static [BuildType],
+    supported_architectures: &'static [Architecture],
+    supported_image_kinds: &'static [ImageKind],
     cpu_cores: u32,
     memory_gb: u64,
     workdir: String,
-    // Additions: load, capacity and which optional parts of the contract are offered.
+    // Additions: load, capacity and which optional parts of the API are offered.
     version: &'static str,
     max_concurrent_jobs: usize,
     queue_capacity: usize,
@@ -43,15 +42,15 @@ pub struct Capabilities<'a> {
 /// Never needs a token: schedulers probe workers before they hold a job for them.
 #[utoipa::path(get, path = "/corebuild/v1/capabilities", responses((status = 200, body = Capabilities)))]
 #[get("/corebuild/v1/capabilities")]
-pub async fn capabilities(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn capabilities(state: web::Data<AppState>) -> HttpResponse {
     let machine = state.machine();
     // An unreadable filesystem reports no free space rather than failing the probe.
     let disk_free_gb = disk_free_gb(state.workdir()).unwrap_or(0);
     HttpResponse::Ok().json(Capabilities {
         worker_id: state.worker_id(),
-        supported_build_types: BUILD_TYPES,
-        supported_architectures: ARCHITECTURES,
-        supported_image_kinds: IMAGE_KINDS,
+        supported_build_types: BuildType::ALL,
+        supported_architectures: Architecture::ALL,
+        supported_image_kinds: ImageKind::ALL,
         cpu_cores: machine.cpu_cores,
         memory_gb: machine.memory_gb,
         workdir: state.workdir().display().to_string(),

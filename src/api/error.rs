@@ -1,16 +1,17 @@
 //! The one place where failures become HTTP answers.
 //!
-//! Every error answer has the contract's shape (`{"success": false, "error", "code"}`);
-//! handlers return [`ApiError`] and never build an error response themselves.
+//! Every error answer has one shape (`{"success": false, "error", "code"}`, docs/api.md
+//! "Errors"); handlers return [`ApiError`] and never build an error response
+//! themselves. The codes' strings live in [`ErrorCode`]; the status codes live here.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::jobs::record::{FailureCode, JobFailure};
+use crate::domain::{ErrorCode, FailureCode, JobFailure};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// Malformed JSON, a wrong type, a missing or invalid field (the message names it).
     #[error("{0}")]
     InvalidRequest(String),
@@ -40,37 +41,27 @@ pub enum ApiError {
 const RETRY_AFTER_SECS: &str = "30";
 
 impl ApiError {
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidRequest(_) | Self::UnsupportedMediaType => "invalid_request",
-            Self::Unauthorized => "unauthorized",
-            Self::NotFound(_) => "not_found",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::Conflict(_) => "conflict",
-            Self::QueueFull => "queue_full",
-            Self::ShuttingDown => "shutting_down",
-            Self::Job { failure, .. } => failure_code(failure.code),
+            Self::InvalidRequest(_) | Self::UnsupportedMediaType => ErrorCode::InvalidRequest,
+            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::QueueFull => ErrorCode::QueueFull,
+            Self::ShuttingDown => ErrorCode::ShuttingDown,
+            Self::Job { failure, .. } => failure.code.code(),
         }
     }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorBody<'a> {
+pub(crate) struct ErrorBody<'a> {
     success: bool,
     error: String,
-    code: &'a str,
+    code: ErrorCode,
     #[serde(skip_serializing_if = "Option::is_none")]
     logs: Option<&'a [String]>,
-}
-
-pub fn failure_code(code: FailureCode) -> &'static str {
-    match code {
-        FailureCode::BuildFailed => "build_failed",
-        FailureCode::TimedOut => "timed_out",
-        FailureCode::UploadFailed => "upload_failed",
-        FailureCode::Cancelled => "cancelled",
-        FailureCode::ShuttingDown => "shutting_down",
-    }
 }
 
 impl ResponseError for ApiError {
@@ -86,9 +77,10 @@ impl ResponseError for ApiError {
             Self::Job { failure, .. } => match failure.code {
                 FailureCode::UploadFailed => StatusCode::BAD_GATEWAY,
                 FailureCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-                FailureCode::BuildFailed | FailureCode::TimedOut | FailureCode::Cancelled => {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                }
+                FailureCode::BuildFailed
+                | FailureCode::TimedOut
+                | FailureCode::Cancelled
+                | FailureCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
     }

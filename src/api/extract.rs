@@ -1,4 +1,4 @@
-//! Extractor settings, so that a bad body, query or path answers in the contract's
+//! Extractor settings, so that a bad body, query or path answers in the API's one
 //! error shape instead of actix's plain-text defaults.
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, web};
 
 use super::error::ApiError;
 
-pub fn json_config(limit: usize) -> web::JsonConfig {
+pub(crate) fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(limit)
         .error_handler(move |err, _req| json_error(err, limit).into())
@@ -29,13 +29,13 @@ fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
     }
 }
 
-pub fn query_config() -> web::QueryConfig {
+pub(crate) fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req: &HttpRequest| {
         ApiError::InvalidRequest(format!("invalid query string: {err}")).into()
     })
 }
 
-pub fn path_config() -> web::PathConfig {
+pub(crate) fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|err: PathError, _req: &HttpRequest| {
         ApiError::InvalidRequest(format!("invalid path: {err}")).into()
     })
@@ -51,7 +51,7 @@ mod tests {
 
     use crate::api::auth::verify;
     use crate::api::{ApiError, configure};
-    use crate::secret::Secret;
+    use crate::domain::Secret;
 
     async fn probe(req: HttpRequest, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
         let token = Secret::new("s3cret");

@@ -1,14 +1,16 @@
+//! Liveness.
+
 use actix_web::{HttpResponse, get};
 use serde::Serialize;
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Health {
+pub(crate) struct Health {
     ok: bool,
 }
 
 /// Liveness: answers as long as the process serves HTTP. Never needs a token.
 #[utoipa::path(get, path = "/health", responses((status = 200, body = Health)))]
 #[get("/health")]
-pub async fn health() -> HttpResponse {
+pub(crate) async fn health() -> HttpResponse {
     HttpResponse::Ok().json(Health { ok: true })
 }

@@ -1,21 +1,22 @@
-//! The job status of contract 3.2, as answered by status, list, async submit and cancel.
+//! A job's status (docs/api.md, "Job status and list"), as answered by status, list,
+//! async submit and cancel.
 
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::error::failure_code;
-use crate::jobs::Engine;
-use crate::jobs::record::{Artifact, JobRecord, JobState, Progress};
+use crate::domain::job::{Architecture, BuildType, ImageKind};
+use crate::domain::{Artifact, ErrorCode, JobState, Progress};
+use crate::jobs::{Engine, JobRecord};
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct JobStatus {
+pub(crate) struct JobStatus {
     success: bool,
     id: String,
-    build_type: &'static str,
-    architecture: &'static str,
-    image_kind: &'static str,
+    build_type: BuildType,
+    architecture: Architecture,
+    image_kind: ImageKind,
     state: JobState,
     queue_position: Option<usize>,
     attempt: u32,
@@ -31,13 +32,13 @@ pub struct JobStatus {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorView {
-    code: &'static str,
+pub(crate) struct ErrorView {
+    code: ErrorCode,
     message: String,
 }
 
 impl JobStatus {
-    pub fn of(record: &Arc<JobRecord>, engine: &Engine) -> Self {
+    pub(crate) fn of(record: &Arc<JobRecord>, engine: &Engine) -> Self {
         let status = record.status();
         let outcome = record.outcome();
         let (artifact, error) = match outcome.as_deref() {
@@ -45,7 +46,7 @@ impl JobStatus {
             Some(Err(failure)) => (
                 None,
                 Some(ErrorView {
-                    code: failure_code(failure.code),
+                    code: failure.code.code(),
                     message: failure.message.clone(),
                 }),
             ),
@@ -59,8 +60,8 @@ impl JobStatus {
         Self {
             success: true,
             id: record.job.id.to_string(),
-            build_type: "baseos-image",
-            architecture: record.job.architecture.as_str(),
+            build_type: BuildType::BaseosImage,
+            architecture: record.job.architecture,
             image_kind: record.job.image.kind(),
             state: status.state,
             queue_position,

@@ -1,4 +1,5 @@
-//! Status, list and cancel of jobs (contract 3.2, 3.3, 3.5). All need the token.
+//! Status, list and cancel of jobs (docs/api.md, "Job status and list" and
+//! "Cancelling"). All need the token.
 
 use actix_web::{HttpResponse, delete, get, web};
 use serde::Deserialize;
@@ -7,14 +8,14 @@ use serde::Serialize;
 use super::auth::Authorized;
 use super::error::{ApiError, ErrorBody};
 use super::job_status::JobStatus;
-use crate::jobs::engine::CancelError;
-use crate::jobs::record::JobState;
-use crate::state::AppState;
+use super::state::AppState;
+use crate::domain::JobState;
+use crate::jobs::CancelError;
 
 #[utoipa::path(get, path = "/corebuild/v1/jobs/{id}", params(("id" = String, Path, description = "job id")),
     responses((status = 200, body = JobStatus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/corebuild/v1/jobs/{id}")]
-pub async fn status(
+pub(crate) async fn status(
     _: Authorized,
     id: web::Path<String>,
     state: web::Data<AppState>,
@@ -25,12 +26,12 @@ pub async fn status(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     state: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct JobList {
+pub(crate) struct JobList {
     success: bool,
     jobs: Vec<JobStatus>,
 }
@@ -38,7 +39,7 @@ pub struct JobList {
 #[utoipa::path(get, path = "/corebuild/v1/jobs", params(ListQuery),
     responses((status = 200, body = JobList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[get("/corebuild/v1/jobs")]
-pub async fn list(
+pub(crate) async fn list(
     _: Authorized,
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
@@ -60,7 +61,7 @@ pub async fn list(
 #[utoipa::path(delete, path = "/corebuild/v1/jobs/{id}", params(("id" = String, Path, description = "job id")),
     responses((status = 202, body = JobStatus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[delete("/corebuild/v1/jobs/{id}")]
-pub async fn cancel(
+pub(crate) async fn cancel(
     _: Authorized,
     id: web::Path<String>,
     state: web::Data<AppState>,
@@ -73,23 +74,12 @@ pub async fn cancel(
     }
 }
 
-pub fn not_found(id: &str) -> ApiError {
+pub(crate) fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("no job {id}"))
 }
 
 fn parse_state(value: &str) -> Result<JobState, ApiError> {
-    Ok(match value {
-        "queued" => JobState::Queued,
-        "running" => JobState::Running,
-        "uploading" => JobState::Uploading,
-        "succeeded" => JobState::Succeeded,
-        "failed" => JobState::Failed,
-        "cancelled" => JobState::Cancelled,
-        _ => {
-            return Err(ApiError::InvalidRequest(
-                "state: must be queued, running, uploading, succeeded, failed or cancelled"
-                    .to_owned(),
-            ));
-        }
-    })
+    value
+        .parse()
+        .map_err(|message| ApiError::InvalidRequest(format!("state: {message}")))
 }

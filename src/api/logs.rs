@@ -1,4 +1,4 @@
-//! A job's log (contract 3.4): a cursor over sequence numbers, or a Server-Sent Events
+//! A job's log (docs/api.md, "Job logs"): a cursor over sequence numbers, or a Server-Sent Events
 //! stream that wakes on new lines (no polling inside the worker) and pulls at the
 //! reader's pace, so a slow reader holds one batch at most and never slows the job.
 
@@ -10,11 +10,12 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Authorized;
-use super::error::{ApiError, ErrorBody, failure_code};
+use super::error::{ApiError, ErrorBody};
 use super::jobs::not_found;
-use crate::jobs::log::LogLine;
-use crate::jobs::record::{JobRecord, JobState};
-use crate::state::AppState;
+use super::state::AppState;
+use crate::domain::JobState;
+use crate::joblog::LogLine;
+use crate::jobs::JobRecord;
 
 const DEFAULT_LIMIT: usize = 1000;
 const MAX_LIMIT: usize = 10_000;
@@ -22,7 +23,7 @@ const MAX_LIMIT: usize = 10_000;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 #[derive(Deserialize, utoipa::IntoParams)]
-pub struct LogQuery {
+pub(crate) struct LogQuery {
     since: Option<u64>,
     limit: Option<usize>,
     #[serde(default)]
@@ -31,7 +32,7 @@ pub struct LogQuery {
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct LogPage {
+pub(crate) struct LogPage {
     success: bool,
     job_id: String,
     state: JobState,
@@ -45,7 +46,7 @@ pub struct LogPage {
     responses((status = 200, description = "a page of lines, or with follow=true a text/event-stream", body = LogPage),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/corebuild/v1/jobs/{id}/logs")]
-pub async fn logs(
+pub(crate) async fn logs(
     _: Authorized,
     req: HttpRequest,
     id: web::Path<String>,
@@ -154,7 +155,7 @@ fn events(lines: &[LogLine]) -> Bytes {
 fn end_event(record: &JobRecord) -> Bytes {
     let code = record
         .outcome()
-        .and_then(|o| o.as_ref().as_ref().err().map(|f| failure_code(f.code)));
+        .and_then(|o| o.as_ref().as_ref().err().map(|f| f.code.code()));
     let data = serde_json::json!({ "state": record.state(), "code": code });
     Bytes::from(format!("event: end\ndata: {data}\n\n"))
 }

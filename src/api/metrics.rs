@@ -1,13 +1,15 @@
+//! Prometheus metrics over HTTP.
+
 use actix_web::{HttpResponse, get, web};
 
-use crate::state::AppState;
+use super::state::AppState;
 
 /// Prometheus text format. Open like health: it holds counts, never job contents.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let engine = state.engine();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(engine.metrics().render(engine.running(), engine.queued()))
+        .body(state.metrics().render(engine.running(), engine.queued()))
 }

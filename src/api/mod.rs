@@ -1,9 +1,9 @@
 //! The HTTP surface: routes, the token check, extractor settings and the single
 //! mapping from errors to answers.
 
-pub mod auth;
+mod auth;
 mod capabilities;
-pub mod error;
+mod error;
 mod extract;
 mod health;
 mod job_status;
@@ -12,14 +12,17 @@ mod logs;
 mod metrics;
 pub mod openapi;
 mod request_log;
+mod state;
 mod submit;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-pub use error::ApiError;
+pub(crate) use error::ApiError;
+pub(crate) use request_log::log_request;
+pub(crate) use state::{AppState, Facts};
 
 /// Registers every route and the settings that keep error answers in one shape.
-pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
+pub(crate) fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(extract::json_config(max_body_bytes))
             .app_data(extract::query_config())
@@ -36,8 +39,6 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
             .default_service(web::to(not_found));
     }
 }
-
-pub use request_log::log_request;
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound(format!(

@@ -5,8 +5,8 @@ use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
 
 use super::{capabilities, error, health, job_status, jobs, logs, metrics, submit};
-use crate::build::wire;
-use crate::jobs::{log, record};
+use crate::domain::{job, outcome, state, wire};
+use crate::joblog;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,23 +34,32 @@ use crate::jobs::{log, record};
         wire::WireS3Descriptor,
         submit::Success,
         submit::Submitted,
-        record::Artifact,
-        record::Progress,
-        record::JobState,
+        outcome::Artifact,
+        outcome::ErrorCode,
+        state::Progress,
+        state::JobState,
+        job::Architecture,
+        job::ImageKind,
+        job::BuildType,
         job_status::JobStatus,
         job_status::ErrorView,
         jobs::JobList,
         logs::LogPage,
-        log::LogLine,
-        log::Stream,
+        joblog::LogLine,
+        joblog::Stream,
         error::ErrorBody,
     ))
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
+
+/// The OpenAPI document of this worker, as served at `/corebuild/v1/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
 
 /// This document.
 #[utoipa::path(get, path = "/corebuild/v1/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
 #[get("/corebuild/v1/openapi.json")]
-pub async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+pub(crate) async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(document())
 }

@@ -9,9 +9,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, web};
 
-use crate::state::AppState;
+use super::state::AppState;
 
-pub async fn log_request(
+pub(crate) async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
@@ -50,7 +50,6 @@ fn count(req: &HttpRequest, status: u16) {
             .match_pattern()
             .unwrap_or_else(|| "unmatched".to_owned());
         state
-            .engine()
             .metrics()
             .http_request(req.method().as_str(), &route, status);
     }

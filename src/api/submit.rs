@@ -9,14 +9,13 @@ use serde_json::Value;
 use super::auth;
 use super::error::{ApiError, ErrorBody};
 use super::job_status::JobStatus;
-use crate::build::parse_job;
-use crate::build::wire::Submission;
-use crate::jobs::record::Artifact;
-use crate::jobs::registry::{Admission, AdmitError};
-use crate::state::AppState;
+use super::state::AppState;
+use crate::domain::wire::Submission;
+use crate::domain::{Artifact, parse_job};
+use crate::jobs::{Admission, AdmitError};
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Success<'a> {
+pub(crate) struct Success<'a> {
     success: bool,
     artifact: &'a Artifact,
     logs: Vec<String>,
@@ -26,7 +25,7 @@ pub struct Success<'a> {
 /// `Prefer: respond-async`) the job's status.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
-pub enum Submitted<'a> {
+pub(crate) enum Submitted<'a> {
     Finished(Success<'a>),
     Status(Box<JobStatus>),
 }
@@ -39,7 +38,7 @@ pub enum Submitted<'a> {
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[post("/corebuild/v1/jobs/baseos-image")]
-pub async fn submit(
+pub(crate) async fn submit(
     req: HttpRequest,
     body: web::Json<Value>,
     state: web::Data<AppState>,

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::sse::read_events;
 use super::{ClientCommand, ClientError, Connection, Exit};
+use crate::domain::{ErrorCode, FailureCode, JobState};
 
 struct Api {
     http: reqwest::Client,
@@ -44,11 +45,14 @@ impl Api {
     }
 }
 
+/// A blocking call's answer for a job that ran and failed (it carries the job's
+/// logs). `shutting_down` is left out: the job never ran, so the worker refused it.
 fn is_job_failure(body: &Value) -> bool {
-    matches!(
-        body["code"].as_str(),
-        Some("build_failed" | "timed_out" | "cancelled" | "upload_failed")
-    ) && body.get("logs").is_some()
+    let failure = body["code"]
+        .as_str()
+        .and_then(ErrorCode::from_wire)
+        .and_then(FailureCode::from_code);
+    failure.is_some_and(|f| f != FailureCode::ShuttingDown) && body.get("logs").is_some()
 }
 
 fn refused(status: u16, body: Value) -> ClientError {
@@ -228,7 +232,7 @@ fn upload_bar(api: &Api, id: &str) -> (ProgressBar, tokio::task::JoinHandle<()>)
             if let Some(request) = request.try_clone()
                 && let Ok(response) = request.send().await
                 && let Ok(body) = response.json::<Value>().await
-                && body["state"] == "uploading"
+                && body["state"] == JobState::Uploading.as_str()
             {
                 if poll_bar.is_hidden() {
                     poll_bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
@@ -243,8 +247,8 @@ fn upload_bar(api: &Api, id: &str) -> (ProgressBar, tokio::task::JoinHandle<()>)
 }
 
 fn exit_for(state: &Value) -> Exit {
-    match state.as_str() {
-        Some("failed" | "cancelled") => Exit::JobFailed,
+    match state.as_str().and_then(JobState::from_wire) {
+        Some(JobState::Failed | JobState::Cancelled) => Exit::JobFailed,
         _ => Exit::Ok,
     }
 }

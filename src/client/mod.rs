@@ -7,7 +7,7 @@ mod sse;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use crate::secret::Secret;
+use crate::domain::{JobState, Secret};
 
 pub use commands::run;
 
@@ -57,9 +57,9 @@ pub enum ClientCommand {
     Jobs {
         #[command(flatten)]
         conn: Connection,
-        /// Only jobs in this state (queued, running, uploading, succeeded, failed, cancelled).
+        /// Only jobs in this state.
         #[arg(long)]
-        state: Option<String>,
+        state: Option<JobState>,
     },
     /// Print a job's log.
     Logs {

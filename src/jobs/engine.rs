@@ -1,4 +1,4 @@
-//! The job engine as the API sees it: admit, look up, count, and shut down.
+//! The job engine as the API sees it: admit, look up, count, cancel and shut down.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,41 +7,43 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::executor::{Executor, JobRunner};
-use super::log::{JobLog, Stream};
+use super::events::JobEvents;
+use super::executor::{Executor, JobRunner, Pool};
 use super::queue::JobQueue;
-use super::record::{FailureCode, JobFailure, JobRecord};
+use super::record::JobRecord;
 use super::registry::{Admission, AdmitError, Registry};
-use super::scrub::Scrubber;
-use crate::build::Job;
-use crate::metrics::Metrics;
-use crate::secret::Secret;
+use crate::domain::{ErrorCode, FailureCode, Job, JobFailure, Secret};
+use crate::joblog::{JobLog, Scrubber};
 
 #[derive(Debug, Clone)]
-pub struct EngineSettings {
-    pub executors: usize,
-    pub queue_capacity: usize,
-    pub log_lines: usize,
-    pub retention: Duration,
-    pub max_retained: usize,
+pub(crate) struct EngineSettings {
+    pub(crate) executors: usize,
+    pub(crate) queue_capacity: usize,
+    pub(crate) log_lines: usize,
+    pub(crate) retention: Duration,
+    pub(crate) max_retained: usize,
     /// Secrets that are not part of a job but must not reach a job's log either.
-    pub worker_secrets: Vec<Secret>,
+    pub(crate) worker_secrets: Vec<Secret>,
 }
 
-pub struct Engine {
+/// How often retention is applied while no job finishes.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+pub(crate) struct Engine {
     settings: EngineSettings,
     registry: Arc<Registry>,
     queue: Arc<JobQueue>,
     executor: Executor,
+    runner: Arc<dyn JobRunner>,
+    events: Arc<dyn JobEvents>,
     tracker: TaskTracker,
     /// Stops the executors from taking new jobs, and the pruner.
     stop: CancellationToken,
     accepting: AtomicBool,
-    metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CancelError {
+pub(crate) enum CancelError {
     #[error("no job {0}")]
     NotFound(String),
     #[error("job {0} has already finished")]
@@ -49,10 +51,10 @@ pub enum CancelError {
 }
 
 impl Engine {
-    pub fn start(
+    pub(crate) fn start(
         settings: EngineSettings,
         runner: Arc<dyn JobRunner>,
-        metrics: Arc<Metrics>,
+        events: Arc<dyn JobEvents>,
     ) -> Arc<Self> {
         let registry = Arc::new(Registry::default());
         let queue = Arc::new(JobQueue::new(settings.queue_capacity));
@@ -68,19 +70,17 @@ impl Engine {
                 registry.prune(retention, max);
             })
         };
-        let executor = Executor::start(
-            settings.executors,
-            Arc::clone(&queue),
-            runner,
-            prune.clone(),
-            Arc::clone(&metrics),
-            &tracker,
-            stop.clone(),
-        );
-        // Retention also passes while no job finishes.
+        let pool = Pool {
+            size: settings.executors,
+            queue: Arc::clone(&queue),
+            runner: Arc::clone(&runner),
+            events: Arc::clone(&events),
+            on_finish: prune.clone(),
+        };
+        let executor = Executor::start(pool, &tracker, stop.clone());
         let pruner_stop = stop.clone();
         tracker.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            let mut tick = tokio::time::interval(PRUNE_EVERY);
             loop {
                 tokio::select! {
                     () = pruner_stop.cancelled() => break,
@@ -93,76 +93,73 @@ impl Engine {
             registry,
             queue,
             executor,
+            runner,
+            events,
             tracker,
             stop,
             accepting: AtomicBool::new(true),
-            metrics,
         })
     }
 
-    /// Queues `job`, or attaches to the same job already known (contract 2.4).
-    /// `api_token` is masked in the job's log like the job's own secrets.
-    pub fn submit(&self, job: Job, api_token: Option<&str>) -> Result<Admission, AdmitError> {
-        let admitted = self.admit(job, api_token);
+    /// Queues `job`, or attaches to the same job already known (docs/api.md,
+    /// "Submitting the same id twice"). `api_token` is masked in the job's log like
+    /// the job's own secrets.
+    pub(crate) fn submit(
+        &self,
+        job: Job,
+        api_token: Option<&str>,
+    ) -> Result<Admission, AdmitError> {
+        let admitted = self.registry.admit(job, &self.queue, |job, attempt| {
+            let log = self.new_log(&job, api_token);
+            let record = JobRecord::new(job, attempt, log);
+            self.runner.admitted(&record.job, &record.log_sink());
+            record
+        });
         match &admitted {
-            Ok(Admission::Queued(_)) => self.metrics.job_submitted(),
+            Ok(Admission::Queued(_)) => self.events.admitted(),
             Ok(Admission::Attached(_)) | Err(AdmitError::Conflict(_)) => {}
-            Err(AdmitError::QueueFull) => self.metrics.rejected("queue_full"),
-            Err(AdmitError::ShuttingDown) => self.metrics.rejected("shutting_down"),
+            Err(AdmitError::QueueFull) => self.events.rejected(ErrorCode::QueueFull),
+            Err(AdmitError::ShuttingDown) => self.events.rejected(ErrorCode::ShuttingDown),
         }
         admitted
     }
 
-    fn admit(&self, job: Job, api_token: Option<&str>) -> Result<Admission, AdmitError> {
-        self.registry.admit(job, &self.queue, |job, attempt| {
-            let worker_secrets = self.settings.worker_secrets.iter().map(Secret::expose);
-            let scrubber = Scrubber::new(
-                job.secrets()
-                    .into_iter()
-                    .chain(api_token)
-                    .chain(worker_secrets),
-            );
-            let log = JobLog::new(self.settings.log_lines, scrubber);
-            log.push(
-                Stream::Corebuild,
-                &format!(
-                    "Starting isocreator for {} {}",
-                    job.architecture,
-                    job.image.kind()
-                ),
-            );
-            JobRecord::new(job, attempt, log)
-        })
+    /// A job's log, masking the job's secrets, the token it came with and the worker's.
+    fn new_log(&self, job: &Job, api_token: Option<&str>) -> JobLog {
+        let worker_secrets = self.settings.worker_secrets.iter().map(Secret::expose);
+        let scrubber = Scrubber::new(
+            job.secrets()
+                .into_iter()
+                .chain(api_token)
+                .chain(worker_secrets),
+        );
+        JobLog::new(self.settings.log_lines, scrubber)
     }
 
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
-    pub fn get(&self, id: &str) -> Option<Arc<JobRecord>> {
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<JobRecord>> {
         self.registry.get(id)
     }
 
-    pub fn running(&self) -> usize {
+    pub(crate) fn running(&self) -> usize {
         self.executor.running()
     }
 
-    pub fn queued(&self) -> usize {
+    pub(crate) fn queued(&self) -> usize {
         self.queue.len()
     }
 
     /// False once shutdown has begun.
-    pub fn accepting(&self) -> bool {
+    pub(crate) fn accepting(&self) -> bool {
         self.accepting.load(Ordering::SeqCst)
     }
 
     /// 0-based place in the queue while the job waits.
-    pub fn queue_position(&self, record: &Arc<JobRecord>) -> Option<usize> {
+    pub(crate) fn queue_position(&self, record: &Arc<JobRecord>) -> Option<usize> {
         self.queue.position(record)
     }
 
     /// Every retained job, newest first.
-    pub fn list(&self) -> Vec<Arc<JobRecord>> {
+    pub(crate) fn list(&self) -> Vec<Arc<JobRecord>> {
         let mut jobs = self.registry.all();
         jobs.sort_by_key(|r| std::cmp::Reverse(r.serial));
         jobs
@@ -170,7 +167,7 @@ impl Engine {
 
     /// Cancels a job: a waiting one leaves the queue at once; a running one is stopped
     /// (its runner sees the token) and ends as `cancelled` once it has cleaned up.
-    pub fn cancel(&self, id: &str) -> Result<Arc<JobRecord>, CancelError> {
+    pub(crate) fn cancel(&self, id: &str) -> Result<Arc<JobRecord>, CancelError> {
         let record = self
             .registry
             .get(id)
@@ -180,31 +177,34 @@ impl Engine {
         }
         record.cancel_for("the job was cancelled");
         if self.queue.remove(&record) {
-            record.log.push(Stream::Corebuild, "Cancelled while queued");
-            record.finish(Err(JobFailure {
-                code: FailureCode::Cancelled,
-                message: record.cancel_message(),
-            }));
-            self.metrics.job_finished(&record);
+            record.log_sink().note("Cancelled while queued");
+            self.end_unstarted(&record, record.cancelled());
         }
         Ok(record)
+    }
+
+    /// Ends a job that never ran.
+    fn end_unstarted(&self, record: &JobRecord, failure: JobFailure) {
+        record.finish(Err(failure));
+        if let Some(outcome) = record.outcome() {
+            self.events.finished(&outcome, None);
+        }
     }
 
     /// Stops accepting and ends waiting jobs as `shutting_down`; running jobs get until
     /// `grace` has passed (or `force` fires) to finish, then are cancelled. Returns once
     /// every job has cleaned up after itself.
-    pub async fn shutdown(&self, grace: Duration, force: &CancellationToken) {
+    pub(crate) async fn shutdown(&self, grace: Duration, force: &CancellationToken) {
         self.accepting.store(false, Ordering::SeqCst);
         for record in self.queue.close() {
-            record.log.push(
-                Stream::Corebuild,
-                "Not started: the worker is shutting down",
+            record
+                .log_sink()
+                .note("Not started: the worker is shutting down");
+            let failure = JobFailure::new(
+                FailureCode::ShuttingDown,
+                "the worker is shutting down; the job did not start",
             );
-            record.finish(Err(JobFailure {
-                code: FailureCode::ShuttingDown,
-                message: "the worker is shutting down; the job did not start".to_owned(),
-            }));
-            self.metrics.job_finished(&record);
+            self.end_unstarted(&record, failure);
         }
         self.stop.cancel();
         self.tracker.close();

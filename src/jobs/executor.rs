@@ -5,19 +5,27 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use super::events::JobEvents;
 use super::queue::JobQueue;
-use super::record::{FailureCode, JobFailure, JobRecord, Outcome};
-use crate::metrics::Metrics;
+use super::record::JobRecord;
+use crate::domain::{FailureCode, Job, JobFailure, Outcome};
+use crate::joblog::LogSink;
 
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// What running a job means; the pool neither knows nor cares (tests pass closures).
-pub trait JobRunner: Send + Sync + 'static {
+pub(crate) trait JobRunner: Send + Sync + 'static {
+    /// Called as a job is admitted, before it waits in the queue: the place for the
+    /// runner's first log line, so even a queued job's log says what will happen.
+    fn admitted(&self, _job: &Job, _log: &LogSink) {}
+
+    /// Runs the job to its outcome. Cancellation arrives through `record.cancel`.
     fn run(&self, record: Arc<JobRecord>) -> BoxFuture<Outcome>;
 }
 
@@ -31,43 +39,41 @@ where
     }
 }
 
-pub struct Executor {
+/// What the pool's workers share.
+#[derive(Clone)]
+pub(crate) struct Pool {
+    pub(crate) size: usize,
+    pub(crate) queue: Arc<JobQueue>,
+    pub(crate) runner: Arc<dyn JobRunner>,
+    pub(crate) events: Arc<dyn JobEvents>,
+    /// Called after each job, once it has finished and been counted.
+    pub(crate) on_finish: Arc<dyn Fn() + Send + Sync>,
+}
+
+pub(crate) struct Executor {
     busy: Arc<AtomicUsize>,
 }
 
 impl Executor {
-    /// Starts `size` workers on `tracker`; they stop taking jobs once `stop` fires.
-    pub fn start(
-        size: usize,
-        queue: Arc<JobQueue>,
-        runner: Arc<dyn JobRunner>,
-        on_finish: Arc<dyn Fn() + Send + Sync>,
-        metrics: Arc<Metrics>,
-        tracker: &TaskTracker,
-        stop: CancellationToken,
-    ) -> Self {
+    /// Starts `pool.size` workers on `tracker`; they stop taking jobs once `stop` fires.
+    pub(crate) fn start(pool: Pool, tracker: &TaskTracker, stop: CancellationToken) -> Self {
         let busy = Arc::new(AtomicUsize::new(0));
-        for _ in 0..size {
-            let (queue, runner, on_finish, stop, busy, metrics) = (
-                Arc::clone(&queue),
-                Arc::clone(&runner),
-                Arc::clone(&on_finish),
-                stop.clone(),
-                Arc::clone(&busy),
-                Arc::clone(&metrics),
-            );
+        for _ in 0..pool.size {
+            let (pool, stop, busy) = (pool.clone(), stop.clone(), Arc::clone(&busy));
             tracker.spawn(async move {
                 loop {
                     let record = tokio::select! {
                         biased;
                         () = stop.cancelled() => break,
-                        record = queue.next() => record,
+                        record = pool.queue.next() => record,
                     };
                     busy.fetch_add(1, Ordering::SeqCst);
-                    run_one(&runner, &record).await;
-                    metrics.job_finished(&record);
+                    run_one(&pool.runner, &record).await;
+                    if let Some(outcome) = record.outcome() {
+                        pool.events.finished(&outcome, ran_for(&record));
+                    }
                     busy.fetch_sub(1, Ordering::SeqCst);
-                    on_finish();
+                    (pool.on_finish)();
                 }
             });
         }
@@ -75,9 +81,15 @@ impl Executor {
     }
 
     /// Jobs being run right now.
-    pub fn running(&self) -> usize {
+    pub(crate) fn running(&self) -> usize {
         self.busy.load(Ordering::SeqCst)
     }
+}
+
+fn ran_for(record: &JobRecord) -> Option<Duration> {
+    let status = record.status();
+    let (start, end) = (status.started_at?, status.finished_at?);
+    Some(Duration::from_millis(end.saturating_sub(start)))
 }
 
 async fn run_one(runner: &Arc<dyn JobRunner>, record: &Arc<JobRecord>) {
@@ -86,10 +98,7 @@ async fn run_one(runner: &Arc<dyn JobRunner>, record: &Arc<JobRecord>) {
     }
     if record.cancel.is_cancelled() {
         // Cancelled between leaving the queue and starting: never start it.
-        record.finish(Err(JobFailure {
-            code: FailureCode::Cancelled,
-            message: record.cancel_message(),
-        }));
+        record.finish(Err(record.cancelled()));
         return;
     }
     record.set_running();
@@ -97,17 +106,17 @@ async fn run_one(runner: &Arc<dyn JobRunner>, record: &Arc<JobRecord>) {
     let task = tokio::spawn(runner.run(Arc::clone(record)).instrument(span));
     let outcome = task.await.unwrap_or_else(|err| {
         tracing::error!(job_id = %record.job.id, "job task failed: {err}");
-        Err(JobFailure {
-            code: FailureCode::BuildFailed,
-            message: "the worker failed while running this job (internal error)".to_owned(),
-        })
+        Err(JobFailure::new(
+            FailureCode::Internal,
+            "the worker failed while running this job (internal error)",
+        ))
     });
     match &outcome {
         Ok(artifact) => {
             tracing::info!(job_id = %record.job.id, size = artifact.size, "job succeeded")
         }
         Err(failure) => {
-            tracing::warn!(job_id = %record.job.id, code = ?failure.code, "job failed: {}", failure.message)
+            tracing::warn!(job_id = %record.job.id, code = %failure.code.code(), "job failed: {}", failure.message)
         }
     }
     record.finish(outcome);

@@ -1,15 +1,19 @@
-//! The job engine: registry, bounded queue, executor pool and per-job logs. It runs
-//! whatever [`executor::JobRunner`] it is given and knows nothing of isocreator or S3.
+//! The job engine: registry, bounded queue, executor pool and retention. It runs
+//! whatever [`JobRunner`] it is given and knows nothing of isocreator or S3; what it
+//! reports goes out through [`JobEvents`].
 
-pub mod engine;
-pub mod executor;
-pub mod log;
-pub mod queue;
-pub mod record;
-pub mod registry;
-pub mod scrub;
+mod engine;
+mod events;
+mod executor;
+mod queue;
+mod record;
+mod registry;
 
-pub use engine::{Engine, EngineSettings};
+pub(crate) use engine::{CancelError, Engine, EngineSettings};
+pub(crate) use events::JobEvents;
+pub(crate) use executor::{BoxFuture, JobRunner};
+pub(crate) use record::JobRecord;
+pub(crate) use registry::{Admission, AdmitError};
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 
 use super::record::JobRecord;
 
-pub struct JobQueue {
+pub(crate) struct JobQueue {
     waiting: Mutex<Waiting>,
     capacity: usize,
     /// Wakes one idle executor per pushed job.
@@ -23,7 +23,7 @@ struct Waiting {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum PushError {
+pub(crate) enum PushError {
     #[error("the queue is full")]
     Full,
     #[error("the queue is closed")]
@@ -31,7 +31,7 @@ pub enum PushError {
 }
 
 impl JobQueue {
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             waiting: Mutex::new(Waiting {
                 jobs: VecDeque::with_capacity(capacity),
@@ -42,7 +42,7 @@ impl JobQueue {
         }
     }
 
-    pub fn push(&self, record: Arc<JobRecord>) -> Result<(), PushError> {
+    pub(crate) fn push(&self, record: Arc<JobRecord>) -> Result<(), PushError> {
         let mut waiting = self.waiting.lock().expect("queue lock");
         if waiting.closed {
             return Err(PushError::Closed);
@@ -56,13 +56,13 @@ impl JobQueue {
         Ok(())
     }
 
-    pub fn pop(&self) -> Option<Arc<JobRecord>> {
+    pub(crate) fn pop(&self) -> Option<Arc<JobRecord>> {
         self.waiting.lock().expect("queue lock").jobs.pop_front()
     }
 
     /// Waits for a job. The wake-up is armed before the queue is checked, so a push
     /// between the check and the wait is never missed.
-    pub async fn next(&self) -> Arc<JobRecord> {
+    pub(crate) async fn next(&self) -> Arc<JobRecord> {
         loop {
             let notified = self.ready.notified();
             tokio::pin!(notified);
@@ -75,7 +75,7 @@ impl JobQueue {
     }
 
     /// Takes a job out of the queue (cancel, shutdown); false if it was not waiting.
-    pub fn remove(&self, record: &Arc<JobRecord>) -> bool {
+    pub(crate) fn remove(&self, record: &Arc<JobRecord>) -> bool {
         let mut waiting = self.waiting.lock().expect("queue lock");
         let before = waiting.jobs.len();
         waiting.jobs.retain(|r| !Arc::ptr_eq(r, record));
@@ -83,23 +83,19 @@ impl JobQueue {
     }
 
     /// 0-based place in line, or None when not waiting.
-    pub fn position(&self, record: &Arc<JobRecord>) -> Option<usize> {
+    pub(crate) fn position(&self, record: &Arc<JobRecord>) -> Option<usize> {
         let waiting = self.waiting.lock().expect("queue lock");
         waiting.jobs.iter().position(|r| Arc::ptr_eq(r, record))
     }
 
     /// Refuses every later push and hands back the jobs that were waiting.
-    pub fn close(&self) -> Vec<Arc<JobRecord>> {
+    pub(crate) fn close(&self) -> Vec<Arc<JobRecord>> {
         let mut waiting = self.waiting.lock().expect("queue lock");
         waiting.closed = true;
         waiting.jobs.drain(..).collect()
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.waiting.lock().expect("queue lock").jobs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }

@@ -1,4 +1,5 @@
-//! Every known job by id: the idempotency rules of contract 2.4 and retention.
+//! Every known job by id: the idempotency rules (docs/api.md, "Submitting the same id
+//! twice") and retention.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,11 +9,11 @@ use dashmap::mapref::entry::Entry;
 
 use super::queue::{JobQueue, PushError};
 use super::record::JobRecord;
-use crate::build::Job;
+use crate::domain::{Job, JobState};
 use crate::time::now_ms;
 
 /// How a submission was taken.
-pub enum Admission {
+pub(crate) enum Admission {
     /// A new build (first or next attempt) is queued.
     Queued(Arc<JobRecord>),
     /// The same job is already queued, running or done: no second build.
@@ -20,7 +21,7 @@ pub enum Admission {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum AdmitError {
+pub(crate) enum AdmitError {
     #[error("the queue is full")]
     QueueFull,
     #[error("job {0} is already known with different content")]
@@ -39,14 +40,14 @@ impl From<PushError> for AdmitError {
 }
 
 #[derive(Default)]
-pub struct Registry {
+pub(crate) struct Registry {
     jobs: DashMap<String, Arc<JobRecord>>,
 }
 
 impl Registry {
     /// Decides and enqueues under the id's map entry lock, so two identical submissions
     /// racing each other start exactly one build.
-    pub fn admit(
+    pub(crate) fn admit(
         &self,
         job: Job,
         queue: &JobQueue,
@@ -56,9 +57,7 @@ impl Registry {
             Entry::Occupied(mut known) => {
                 let existing = Arc::clone(known.get());
                 let state = existing.state();
-                if state == super::record::JobState::Failed
-                    || state == super::record::JobState::Cancelled
-                {
+                if matches!(state, JobState::Failed | JobState::Cancelled) {
                     let record = Arc::new(new_record(job, existing.attempt + 1));
                     queue.push(Arc::clone(&record))?;
                     known.insert(Arc::clone(&record));
@@ -78,25 +77,22 @@ impl Registry {
         }
     }
 
-    pub fn get(&self, id: &str) -> Option<Arc<JobRecord>> {
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<JobRecord>> {
         self.jobs.get(id).map(|r| Arc::clone(r.value()))
     }
 
-    pub fn all(&self) -> Vec<Arc<JobRecord>> {
+    pub(crate) fn all(&self) -> Vec<Arc<JobRecord>> {
         self.jobs.iter().map(|r| Arc::clone(r.value())).collect()
     }
 
-    pub fn len(&self) -> usize {
-        self.jobs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.jobs.is_empty()
     }
 
     /// Forgets finished jobs older than `retention`, then the oldest finished ones
     /// beyond `max_finished`. Jobs still queued or running are never dropped.
-    pub fn prune(&self, retention: Duration, max_finished: usize) -> usize {
+    pub(crate) fn prune(&self, retention: Duration, max_finished: usize) -> usize {
         let cutoff =
             now_ms().saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX));
         let mut finished: Vec<(u64, Arc<JobRecord>)> = self

@@ -7,11 +7,15 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
+use super::events::{JobEvents, NoEvents};
 use super::executor::JobRunner;
-use super::record::{Artifact, FailureCode, JobFailure, JobRecord, JobState, Outcome};
+use super::record::JobRecord;
 use super::registry::{Admission, AdmitError};
 use super::{Engine, EngineSettings};
-use crate::build::{Job, parse_job};
+use crate::domain::{
+    Artifact, ErrorCode, FailureCode, Job, JobFailure, JobState, Outcome, parse_job,
+};
+use crate::joblog::{JobLog, Scrubber};
 
 fn job(id: &str) -> Job {
     parse_job(json!({
@@ -97,11 +101,7 @@ fn gated() -> (
 #[tokio::test]
 async fn jobs_run_in_fifo_order() {
     let (runner, gate, _, order) = gated();
-    let engine = Engine::start(
-        settings(1, 10),
-        runner,
-        Arc::new(crate::metrics::Metrics::new()),
-    );
+    let engine = Engine::start(settings(1, 10), runner, Arc::new(NoEvents));
     let records: Vec<_> = (0..6)
         .map(|i| admitted(engine.submit(job(&format!("j{i}")), None)))
         .collect();
@@ -119,11 +119,7 @@ async fn jobs_run_in_fifo_order() {
 #[tokio::test]
 async fn never_more_jobs_run_than_the_pool_holds() {
     let (runner, gate, peak, _) = gated();
-    let engine = Engine::start(
-        settings(2, 10),
-        runner,
-        Arc::new(crate::metrics::Metrics::new()),
-    );
+    let engine = Engine::start(settings(2, 10), runner, Arc::new(NoEvents));
     let records: Vec<_> = (0..6)
         .map(|i| admitted(engine.submit(job(&format!("p{i}")), None)))
         .collect();
@@ -144,11 +140,8 @@ async fn never_more_jobs_run_than_the_pool_holds() {
 #[tokio::test]
 async fn the_queue_bound_does_not_count_running_jobs() {
     let (runner, gate, _, _) = gated();
-    let engine = Engine::start(
-        settings(1, 2),
-        runner,
-        Arc::new(crate::metrics::Metrics::new()),
-    );
+    let events = Arc::new(Counted::default());
+    let engine = Engine::start(settings(1, 2), runner, events.clone());
     let running = admitted(engine.submit(job("run"), None));
     while engine.running() == 0 {
         tokio::task::yield_now().await;
@@ -164,12 +157,8 @@ async fn the_queue_bound_does_not_count_running_jobs() {
         engine.get("wait-3").is_none(),
         "a refused job is not registered"
     );
-    let metrics = engine.metrics().render(engine.running(), engine.queued());
-    assert!(
-        metrics.contains("corebuild_queue_rejections_total{reason=\"queue_full\"} 1"),
-        "{metrics}"
-    );
-    assert!(metrics.contains("corebuild_jobs_queued 2"), "{metrics}");
+    assert_eq!(*events.rejected.lock().unwrap(), [ErrorCode::QueueFull]);
+    assert_eq!(events.admitted.load(Ordering::SeqCst), 3);
     gate.add_permits(3);
     running.wait().await;
     engine
@@ -185,15 +174,11 @@ async fn a_panicking_job_fails_and_the_worker_goes_on() {
         }
         artifact(&record)
     };
-    let engine = Engine::start(
-        settings(1, 4),
-        Arc::new(runner),
-        Arc::new(crate::metrics::Metrics::new()),
-    );
+    let engine = Engine::start(settings(1, 4), Arc::new(runner), Arc::new(NoEvents));
     let boom = admitted(engine.submit(job("boom"), None));
     let fine = admitted(engine.submit(job("fine"), None));
     let failure = boom.wait().await.as_ref().clone().unwrap_err();
-    assert_eq!(failure.code, FailureCode::BuildFailed);
+    assert_eq!(failure.code, FailureCode::Internal);
     assert!(fine.wait().await.is_ok());
     engine
         .shutdown(Duration::ZERO, &tokio_util::sync::CancellationToken::new())
@@ -209,11 +194,7 @@ async fn shutdown_ends_queued_jobs_and_cancels_running_ones() {
             message: "stopped".into(),
         })
     };
-    let engine = Engine::start(
-        settings(1, 4),
-        Arc::new(runner),
-        Arc::new(crate::metrics::Metrics::new()),
-    );
+    let engine = Engine::start(settings(1, 4), Arc::new(runner), Arc::new(NoEvents));
     let running = admitted(engine.submit(job("running"), None));
     while engine.running() == 0 {
         tokio::task::yield_now().await;
@@ -238,11 +219,7 @@ async fn retention_forgets_old_and_surplus_finished_jobs() {
     let runner = |record: Arc<JobRecord>| async move { artifact(&record) };
     let mut s = settings(1, 10);
     s.max_retained = 2;
-    let engine = Engine::start(
-        s,
-        Arc::new(runner),
-        Arc::new(crate::metrics::Metrics::new()),
-    );
+    let engine = Engine::start(s, Arc::new(runner), Arc::new(NoEvents));
     for i in 0..5 {
         admitted(engine.submit(job(&format!("r{i}")), None))
             .wait()
@@ -260,11 +237,7 @@ async fn retention_forgets_old_and_surplus_finished_jobs() {
     let registry = super::registry::Registry::default();
     let queue = super::queue::JobQueue::new(4);
     let record = admitted(registry.admit(job("old"), &queue, |j, a| {
-        JobRecord::new(
-            j,
-            a,
-            super::log::JobLog::new(10, super::scrub::Scrubber::new([])),
-        )
+        JobRecord::new(j, a, JobLog::new(10, Scrubber::new([])))
     }));
     record.finish(Err(JobFailure {
         code: FailureCode::BuildFailed,
@@ -285,19 +258,64 @@ async fn retention_forgets_old_and_surplus_finished_jobs() {
 }
 
 #[tokio::test]
-async fn the_first_log_line_names_architecture_and_kind() {
-    let runner = |record: Arc<JobRecord>| async move { artifact(&record) };
-    let engine = Engine::start(
-        settings(1, 4),
-        Arc::new(runner),
-        Arc::new(crate::metrics::Metrics::new()),
-    );
+async fn the_runner_writes_the_first_log_line_at_admission() {
+    struct Announcing;
+    impl JobRunner for Announcing {
+        fn admitted(&self, job: &Job, log: &crate::joblog::LogSink) {
+            log.note(&format!("about to build {}", job.id));
+        }
+        fn run(&self, record: Arc<JobRecord>) -> super::BoxFuture<Outcome> {
+            Box::pin(async move { artifact(&record) })
+        }
+    }
+    let engine = Engine::start(settings(1, 4), Arc::new(Announcing), Arc::new(NoEvents));
     let record = admitted(engine.submit(job("first"), None));
-    assert_eq!(
-        record.log.texts()[0],
-        "Starting isocreator for amd64 ubuntu-iso"
-    );
+    assert_eq!(record.log.texts()[0], "about to build first");
+    record.wait().await;
     engine
         .shutdown(Duration::ZERO, &tokio_util::sync::CancellationToken::new())
         .await;
+}
+
+#[tokio::test]
+async fn every_finished_job_is_reported_once_with_its_run_time() {
+    let runner = |record: Arc<JobRecord>| async move {
+        if record.job.id.as_str() == "bad" {
+            return Err(JobFailure::new(FailureCode::BuildFailed, "no"));
+        }
+        artifact(&record)
+    };
+    let events = Arc::new(Counted::default());
+    let engine = Engine::start(settings(1, 4), Arc::new(runner), events.clone());
+    admitted(engine.submit(job("good"), None)).wait().await;
+    admitted(engine.submit(job("bad"), None)).wait().await;
+    engine
+        .shutdown(Duration::ZERO, &tokio_util::sync::CancellationToken::new())
+        .await;
+    let finished = events.finished.lock().unwrap().clone();
+    assert_eq!(finished.len(), 2, "{finished:?}");
+    assert_eq!(finished[0], (None, true));
+    assert_eq!(finished[1], (Some(FailureCode::BuildFailed), true));
+}
+
+/// Records what the engine reports.
+#[derive(Default)]
+struct Counted {
+    admitted: AtomicUsize,
+    rejected: std::sync::Mutex<Vec<ErrorCode>>,
+    /// The failure (None for success) and whether a run time came with it.
+    finished: std::sync::Mutex<Vec<(Option<FailureCode>, bool)>>,
+}
+
+impl JobEvents for Counted {
+    fn admitted(&self) {
+        self.admitted.fetch_add(1, Ordering::SeqCst);
+    }
+    fn rejected(&self, reason: ErrorCode) {
+        self.rejected.lock().unwrap().push(reason);
+    }
+    fn finished(&self, outcome: &Outcome, ran: Option<Duration>) {
+        let failure = outcome.as_ref().err().map(|f| f.code);
+        self.finished.lock().unwrap().push((failure, ran.is_some()));
+    }
 }

@@ -23,11 +23,11 @@ use bytes::Bytes;
 use memmap2::{MmapMut, MmapOptions};
 
 /// Why a reader gets no more buffers or parts: the upload stopped taking them.
-pub fn stopped() -> std::io::Error {
+pub(crate) fn stopped() -> std::io::Error {
     std::io::Error::other("upload stopped")
 }
 
-pub struct PartPool {
+pub(crate) struct PartPool {
     state: Mutex<State>,
     returned: Condvar,
 }
@@ -40,7 +40,7 @@ struct State {
 
 impl PartPool {
     /// Maps `count` buffers of `part_size` bytes and faults them in.
-    pub fn new(part_size: usize, count: usize) -> std::io::Result<Arc<Self>> {
+    pub(crate) fn new(part_size: usize, count: usize) -> std::io::Result<Arc<Self>> {
         let free = (0..count.max(1))
             .map(|_| MmapOptions::new().len(part_size).populate().map_anon())
             .collect::<std::io::Result<Vec<_>>>()?;
@@ -55,7 +55,7 @@ impl PartPool {
 
     /// An empty buffer: a free one, or the next one returned. Fails once the pool is
     /// closed.
-    pub fn take(self: &Arc<Self>) -> std::io::Result<PartBuf> {
+    pub(crate) fn take(self: &Arc<Self>) -> std::io::Result<PartBuf> {
         let mut state = self.lock();
         loop {
             if state.closed {
@@ -77,7 +77,7 @@ impl PartPool {
 
     /// Wakes a `take` that is waiting and makes every later one fail: the upload has
     /// stopped. Buffers are unmapped as they come back from now on.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         let mut state = self.lock();
         state.closed = true;
         state.free.clear();
@@ -105,7 +105,7 @@ impl PartPool {
 }
 
 /// A buffer on loan from the pool; it goes back when dropped.
-pub struct PartBuf {
+pub(crate) struct PartBuf {
     /// Always `Some` until dropped.
     map: Option<MmapMut>,
     len: usize,
@@ -115,7 +115,7 @@ pub struct PartBuf {
 impl PartBuf {
     /// Reads from `source` until the buffer is full or the source ends; returns the
     /// bytes now held.
-    pub fn fill(&mut self, source: &mut impl Read) -> std::io::Result<usize> {
+    pub(crate) fn fill(&mut self, source: &mut impl Read) -> std::io::Result<usize> {
         let map = self.map.as_mut().expect("a loaned buffer has its map");
         while self.len < map.len() {
             match source.read(&mut map[self.len..]) {
@@ -129,13 +129,13 @@ impl PartBuf {
     }
 
     /// Whether the buffer holds a whole part (a shorter one is the file's last).
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.map.as_ref().is_some_and(|map| self.len == map.len())
     }
 
     /// Hands the filled part out as `Bytes`; the buffer comes back to the pool when the
     /// last clone (request body, retry copy, hasher) is dropped.
-    pub fn freeze(self) -> Bytes {
+    pub(crate) fn freeze(self) -> Bytes {
         Bytes::from_owner(self)
     }
 }

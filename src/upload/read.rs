@@ -13,15 +13,15 @@ use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::hash::ArtifactHasher;
 use super::pool::{PartPool, stopped};
 
 /// Reads the file into buffers from `pool`, one part per buffer, and hands each to the
 /// hasher and the sender. Returns the bytes read. Ends early, with an error, once the
 /// sender is gone or the pool is closed (the upload failed or was cancelled).
-pub fn read_parts(
+pub(crate) fn read_parts(
     file: &Path,
     pool: &Arc<PartPool>,
     to_hasher: std_mpsc::SyncSender<Bytes>,
@@ -56,12 +56,12 @@ pub fn read_parts(
 }
 
 /// Hashes the parts in the order they were read; ends when the reader hangs up.
-pub fn hash_parts(parts: std_mpsc::Receiver<Bytes>) -> String {
-    let mut hasher = Sha256::new();
+pub(crate) fn hash_parts(parts: std_mpsc::Receiver<Bytes>) -> String {
+    let mut hasher = ArtifactHasher::new();
     for part in parts {
         hasher.update(&part);
     }
-    hex::encode(hasher.finalize())
+    hasher.finish_hex()
 }
 
 #[cfg(test)]
@@ -97,7 +97,7 @@ mod tests {
             sizes,
             [4096, 4096, 4096, 4096, 4096, 4096, 4096, 4096, 4096, 3136]
         );
-        assert_eq!(hasher.join().unwrap(), hex::encode(Sha256::digest(&data)));
+        assert_eq!(hasher.join().unwrap(), ArtifactHasher::digest_hex(&data));
     }
 
     #[test]

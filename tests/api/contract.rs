@@ -12,7 +12,6 @@ use hyper::body::{Frame, Incoming};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use utoipa::OpenApi;
 
 type Body = BoxBody<Bytes, std::io::Error>;
 
@@ -29,7 +28,7 @@ impl Drop for ContractProxy {
 }
 
 pub async fn start(upstream: SocketAddr) -> ContractProxy {
-    let doc = Arc::new(serde_json::to_value(corebuild::api::openapi::ApiDoc::openapi()).unwrap());
+    let doc = Arc::new(serde_json::to_value(corebuild::api::openapi::document()).unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let violations = Arc::new(Mutex::new(Vec::new()));

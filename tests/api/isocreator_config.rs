@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use corebuild::build::{isocreator_config, parse_job};
+use corebuild::domain::parse_job;
+use corebuild::isocreator::config as isocreator_config;
 use serde_json::{Value, json};
 
 fn job(kind: &str, optional: bool) -> Value {

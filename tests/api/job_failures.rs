@@ -167,3 +167,34 @@ async fn an_over_long_line_is_cut_and_marked() {
     assert!(long.ends_with("…[truncated]"));
     assert_eq!(long.len(), 16 * 1024 + "…[truncated]".len());
 }
+
+#[tokio::test]
+async fn a_workdir_that_is_gone_is_internal_error_not_build_failed() {
+    let app = spawn_worker("success 1000", &[]).await;
+    // The folder vanished under the worker (an operator's `rm -rf`, a lost mount), and
+    // something else now sits at its path: no workspace can be made there.
+    let workdir = app.workdir.path().join("work");
+    std::fs::remove_dir_all(&workdir).unwrap();
+    std::fs::write(&workdir, b"not a folder").unwrap();
+    let s3 = start_s3().await;
+    let response = app.submit(&job("no-workdir", &s3)).await;
+    assert_eq!(response.status(), 500);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "internal_error", "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("could not create the workspace:"),
+        "{body}"
+    );
+    let status = app.status("no-workdir").await;
+    assert_eq!(status["state"], "failed");
+    assert_eq!(status["error"]["code"], "internal_error");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"corebuild_jobs_finished_total{outcome="internal"} 1"#),
+        "{metrics}"
+    );
+    assert!(!s3.exists("corebuild/baseos/no-workdir/baseos.iso").await);
+}

@@ -1,5 +1,8 @@
 //! HTTP-level tests: one module per capability, sharing `helpers`.
 
+// The helper modules share their items with `pub`; nothing here is a public API.
+#![allow(unreachable_pub)]
+
 mod async_jobs;
 mod binary;
 mod cancel;

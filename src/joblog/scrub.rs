@@ -2,17 +2,17 @@
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
-pub const MASK: &str = "***";
+pub(crate) const MASK: &str = "***";
 
 /// Built once per job from its secret values; one pass over a line finds them all.
 #[derive(Debug, Clone)]
-pub struct Scrubber {
+pub(crate) struct Scrubber {
     matcher: Option<AhoCorasick>,
     longest: usize,
 }
 
 impl Scrubber {
-    pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Self {
+    pub(crate) fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Self {
         let mut secrets: Vec<&str> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
         secrets.sort_unstable();
         secrets.dedup();
@@ -29,11 +29,11 @@ impl Scrubber {
 
     /// Length in bytes of the longest secret: a line cut for length must keep this much
     /// more, so that no secret is cut in half before it is masked.
-    pub fn longest(&self) -> usize {
+    pub(crate) fn longest(&self) -> usize {
         self.longest
     }
 
-    pub fn scrub(&self, text: &str) -> String {
+    pub(crate) fn scrub(&self, text: &str) -> String {
         match &self.matcher {
             Some(m) if m.is_match(text) => m.replace_all(text, &vec![MASK; m.patterns_len()]),
             _ => text.to_owned(),

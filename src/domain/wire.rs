@@ -1,5 +1,5 @@
 //! The job request as it arrives on the wire: loose serde structs, every field optional,
-//! so that a missing or bad field is reported by [`super::job`] with its name.
+//! so that a missing or bad field is reported by [`super::parse`] with its name.
 
 use serde::{Deserialize, Deserializer};
 

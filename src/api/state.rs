@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::domain::Secret;
 use crate::jobs::Engine;
 use crate::machine::MachineFacts;
-use crate::secret::Secret;
+use crate::metrics::Metrics;
 
 #[derive(Clone)]
-pub struct AppState(Arc<Inner>);
+pub(crate) struct AppState(Arc<Inner>);
 
 struct Inner {
     worker_id: String,
@@ -21,52 +22,65 @@ struct Inner {
     queue_capacity: NonZeroUsize,
     token: Option<Secret>,
     engine: Arc<Engine>,
+    metrics: Arc<Metrics>,
+}
+
+/// The host and pool facts the state is built from.
+pub(crate) struct Facts {
+    /// Absolute: isocreator gets paths under it and runs in another directory.
+    pub(crate) workdir: PathBuf,
+    pub(crate) machine: MachineFacts,
+    pub(crate) executor_size: NonZeroUsize,
 }
 
 impl AppState {
-    pub fn new(
+    pub(crate) fn new(
         config: &Config,
-        workdir: PathBuf,
-        machine: MachineFacts,
-        executor_size: NonZeroUsize,
+        facts: Facts,
         engine: Arc<Engine>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self(Arc::new(Inner {
             worker_id: config.resolved_worker_id(),
-            workdir,
-            machine,
-            executor_size,
+            workdir: facts.workdir,
+            machine: facts.machine,
+            executor_size: facts.executor_size,
             queue_capacity: config.queue_capacity,
             token: config.required_token().cloned(),
             engine,
+            metrics,
         }))
     }
 
-    pub fn worker_id(&self) -> &str {
+    pub(crate) fn worker_id(&self) -> &str {
         &self.0.worker_id
     }
 
-    pub fn workdir(&self) -> &Path {
+    pub(crate) fn workdir(&self) -> &Path {
         &self.0.workdir
     }
 
-    pub fn machine(&self) -> MachineFacts {
+    pub(crate) fn machine(&self) -> MachineFacts {
         self.0.machine
     }
 
-    pub fn executor_size(&self) -> NonZeroUsize {
+    pub(crate) fn executor_size(&self) -> NonZeroUsize {
         self.0.executor_size
     }
 
-    pub fn queue_capacity(&self) -> NonZeroUsize {
+    pub(crate) fn queue_capacity(&self) -> NonZeroUsize {
         self.0.queue_capacity
     }
 
-    pub fn engine(&self) -> &Arc<Engine> {
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
         &self.0.engine
     }
 
-    pub fn token(&self) -> Option<&Secret> {
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    pub(crate) fn token(&self) -> Option<&Secret> {
         self.0.token.as_ref()
     }
 }

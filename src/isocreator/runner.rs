@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -13,17 +12,17 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use super::lines::for_each_line;
-use crate::jobs::log::{JobLog, MAX_LINE_BYTES, Stream};
+use crate::joblog::{LogSink, Stream};
 
 /// Between SIGTERM to the group and SIGKILL.
-pub const KILL_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const KILL_GRACE: Duration = Duration::from_secs(10);
 /// How long to wait for output pipes after the group is gone (a process that left the
 /// group could hold them open forever).
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
 /// `ISO_CREATOR_COMMAND`, split into words once at start-up.
 #[derive(Debug, Clone)]
-pub struct IsoCreator {
+pub(crate) struct IsoCreator {
     program: String,
     args: Vec<String>,
 }
@@ -32,9 +31,10 @@ pub struct IsoCreator {
 #[error("ISO_CREATOR_COMMAND {0}")]
 pub struct CommandError(&'static str);
 
-/// Why a build did not produce an artifact: an outcome of the job, not a worker error.
+/// Why a build did not produce an artifact. Most are the build's own failure; see
+/// [`BuildFailure::is_worker_fault`] for those that are the host's.
 #[derive(Debug, thiserror::Error)]
-pub enum BuildFailure {
+pub(crate) enum BuildFailure {
     #[error("isocreator command not found: {0}")]
     NotFound(String),
     #[error("isocreator could not be started ({program}): {source}")]
@@ -52,12 +52,27 @@ pub enum BuildFailure {
     TimedOut(u64),
     #[error("the job was cancelled")]
     Cancelled,
-    #[error("workspace: {0}")]
-    Workspace(std::io::Error),
+    #[error("waiting for isocreator failed: {0}")]
+    Wait(std::io::Error),
+}
+
+impl BuildFailure {
+    /// True when the worker, not the build, is at fault: the host ran out of a
+    /// resource (file descriptors, processes, memory) or lost track of the child.
+    pub(crate) fn is_worker_fault(&self) -> bool {
+        match self {
+            Self::Spawn { source, .. } => !matches!(
+                source.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound
+            ),
+            Self::Wait(_) => true,
+            _ => false,
+        }
+    }
 }
 
 impl IsoCreator {
-    pub fn parse(command: &str) -> Result<Self, CommandError> {
+    pub(crate) fn parse(command: &str) -> Result<Self, CommandError> {
         let mut words = shell_words::split(command)
             .map_err(|_| CommandError("has an unmatched quote"))?
             .into_iter();
@@ -70,11 +85,11 @@ impl IsoCreator {
 
     /// Runs `<command> build --config <config>` in `workspace` until it exits, the
     /// time limit passes, or `cancel` fires; then makes sure its whole group is gone.
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         config: &Path,
         workspace: &Path,
-        log: &Arc<JobLog>,
+        log: &LogSink,
         limit: Duration,
         cancel: &CancellationToken,
     ) -> Result<(), BuildFailure> {
@@ -120,7 +135,7 @@ impl IsoCreator {
             let _ = killpg(group, Signal::SIGKILL);
         }
         finish_readers(readers).await;
-        let status = status.map_err(BuildFailure::Workspace)?;
+        let status = status.map_err(BuildFailure::Wait)?;
         use std::os::unix::process::ExitStatusExt;
         match (status.code(), status.signal()) {
             (Some(0), _) => Ok(()),
@@ -132,20 +147,14 @@ impl IsoCreator {
 }
 
 /// SIGTERM to the whole group, SIGKILL after [`KILL_GRACE`], so no grandchild survives.
-async fn terminate(child: &mut Child, group: Pid, log: &JobLog) {
-    log.push(
-        Stream::Corebuild,
-        "Stopping isocreator (SIGTERM to its process group)",
-    );
+async fn terminate(child: &mut Child, group: Pid, log: &LogSink) {
+    log.note("Stopping isocreator (SIGTERM to its process group)");
     let _ = killpg(group, Signal::SIGTERM);
     if tokio::time::timeout(KILL_GRACE, child.wait())
         .await
         .is_err()
     {
-        log.push(
-            Stream::Corebuild,
-            "isocreator did not stop in time; sending SIGKILL",
-        );
+        log.note("isocreator did not stop in time; sending SIGKILL");
     }
     // Also after a clean exit of the leader: its children may have ignored SIGTERM.
     let _ = killpg(group, Signal::SIGKILL);
@@ -154,20 +163,21 @@ async fn terminate(child: &mut Child, group: Pid, log: &JobLog) {
 
 type Readers = Vec<tokio::task::JoinHandle<()>>;
 
-fn spawn_readers(child: &mut Child, log: &Arc<JobLog>) -> Readers {
-    // Room for a secret that straddles the cut, so it is masked before the line is cut.
-    let cap = MAX_LINE_BYTES + log.scrubber().longest() + 1;
+/// One task per output pipe, each writing whole lines to the job's log. They are
+/// owned here: [`finish_readers`] joins or aborts them before the run returns.
+fn spawn_readers(child: &mut Child, log: &LogSink) -> Readers {
+    let cap = log.read_cap();
     let mut readers = Vec::with_capacity(2);
     if let Some(out) = child.stdout.take() {
-        let log = Arc::clone(log);
+        let log = log.clone();
         readers.push(tokio::spawn(async move {
-            let _ = for_each_line(BufReader::new(out), cap, |l| log.push(Stream::Stdout, l)).await;
+            let _ = for_each_line(BufReader::new(out), cap, |l| log.line(Stream::Stdout, l)).await;
         }));
     }
     if let Some(err) = child.stderr.take() {
-        let log = Arc::clone(log);
+        let log = log.clone();
         readers.push(tokio::spawn(async move {
-            let _ = for_each_line(BufReader::new(err), cap, |l| log.push(Stream::Stderr, l)).await;
+            let _ = for_each_line(BufReader::new(err), cap, |l| log.line(Stream::Stderr, l)).await;
         }));
     }
     readers

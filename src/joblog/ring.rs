@@ -1,6 +1,5 @@
-//! A job's log: a bounded ring of numbered lines for late readers, plus a wake-up for
-//! live followers. Writers never wait for readers; a slow reader just falls behind and
-//! resumes from the oldest line still kept.
+//! The ring itself: numbered lines, the newest `capacity` kept, and a watch channel
+//! that carries the next sequence number to followers.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -10,23 +9,25 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::scrub::Scrubber;
+use crate::domain::names::wire_enum;
 use crate::time::now_ms;
 
 /// Lines longer than this are cut and end in [`TRUNCATED`].
-pub const MAX_LINE_BYTES: usize = 16 * 1024;
-pub const TRUNCATED: &str = "…[truncated]";
+pub(crate) const MAX_LINE_BYTES: usize = 16 * 1024;
+pub(crate) const TRUNCATED: &str = "…[truncated]";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Stream {
-    Stdout,
-    Stderr,
-    /// The worker's own lines about the job.
-    Corebuild,
+wire_enum! {
+    /// Where a line came from.
+    pub(crate) enum Stream {
+        Stdout = "stdout",
+        Stderr = "stderr",
+        /// The worker's own lines about the job.
+        Corebuild = "corebuild",
+    }
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct LogLine {
+pub(crate) struct LogLine {
     pub seq: u64,
     pub time: u64,
     pub stream: Stream,
@@ -35,13 +36,13 @@ pub struct LogLine {
 
 /// A window of the log, as the log endpoint answers it.
 #[derive(Debug, Clone)]
-pub struct LogSlice {
+pub(crate) struct LogSlice {
     pub first_seq: u64,
     pub next_seq: u64,
     pub lines: Vec<LogLine>,
 }
 
-pub struct JobLog {
+pub(crate) struct JobLog {
     ring: Mutex<Ring>,
     capacity: usize,
     scrubber: Scrubber,
@@ -57,7 +58,7 @@ struct Ring {
 }
 
 impl JobLog {
-    pub fn new(capacity: usize, scrubber: Scrubber) -> Self {
+    pub(crate) fn new(capacity: usize, scrubber: Scrubber) -> Self {
         Self {
             ring: Mutex::new(Ring {
                 lines: VecDeque::with_capacity(capacity.min(1024)),
@@ -70,12 +71,12 @@ impl JobLog {
         }
     }
 
-    pub fn scrubber(&self) -> &Scrubber {
+    pub(crate) fn scrubber(&self) -> &Scrubber {
         &self.scrubber
     }
 
     /// Stores one line: secrets masked first, then cut to [`MAX_LINE_BYTES`].
-    pub fn push(&self, stream: Stream, text: &str) {
+    pub(crate) fn push(&self, stream: Stream, text: &str) {
         let text = cut(self.scrubber.scrub(text));
         let mut ring = self.ring.lock().expect("log lock");
         let seq = ring.next_seq;
@@ -98,7 +99,7 @@ impl JobLog {
 
     /// Lines with `seq >= since`, at most `limit`; a `since` below the oldest kept line
     /// starts at the oldest kept line.
-    pub fn slice(&self, since: u64, limit: usize) -> LogSlice {
+    pub(crate) fn slice(&self, since: u64, limit: usize) -> LogSlice {
         let ring = self.ring.lock().expect("log lock");
         let first_seq = ring.lines.front().map_or(ring.next_seq, |l| l.seq);
         let skip = usize::try_from(since.saturating_sub(first_seq)).unwrap_or(usize::MAX);
@@ -114,21 +115,21 @@ impl JobLog {
     }
 
     /// Every kept line's text, oldest first (the blocking answer's `logs`).
-    pub fn texts(&self) -> Vec<String> {
+    pub(crate) fn texts(&self) -> Vec<String> {
         let ring = self.ring.lock().expect("log lock");
         ring.lines.iter().map(|l| l.text.clone()).collect()
     }
 
-    pub fn last_line_at(&self) -> u64 {
+    pub(crate) fn last_line_at(&self) -> u64 {
         self.last_line_at.load(Ordering::Relaxed)
     }
 
-    pub fn next_seq(&self) -> u64 {
+    pub(crate) fn next_seq(&self) -> u64 {
         *self.appended.borrow()
     }
 
     /// A receiver that changes whenever a line is appended.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
         self.appended.subscribe()
     }
 }

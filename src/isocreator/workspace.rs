@@ -7,23 +7,23 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use super::fields::JobId;
+use crate::domain::fields::JobId;
 
 /// Only folders holding this file are ever removed by the sweep.
-pub const MARKER: &str = ".corebuild-workspace";
+pub(crate) const MARKER: &str = ".corebuild-workspace";
 
 /// Removed by [`Workspace::cleanup`]; if the job's task is dropped before that (panic,
 /// cancellation), `Drop` removes it synchronously as a last resort.
 #[must_use = "a workspace must be cleaned up"]
 #[derive(Debug)]
-pub struct Workspace {
+pub(crate) struct Workspace {
     path: PathBuf,
     removed: bool,
 }
 
 impl Workspace {
     /// `<workdir>/<job id>-<8 hex>/`, mode 0700, with the marker inside.
-    pub fn create(workdir: &Path, id: &JobId) -> io::Result<Self> {
+    pub(crate) fn create(workdir: &Path, id: &JobId) -> io::Result<Self> {
         let mut attempts = 0;
         loop {
             let path = workdir.join(format!("{id}-{:08x}", random_u32()));
@@ -43,12 +43,12 @@ impl Workspace {
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Writes a file readable by the worker's user only (it holds secrets).
-    pub fn write_private(&self, name: &str, content: &[u8]) -> io::Result<PathBuf> {
+    pub(crate) fn write_private(&self, name: &str, content: &[u8]) -> io::Result<PathBuf> {
         let path = self.path.join(name);
         let mut file = OpenOptions::new()
             .write(true)
@@ -60,7 +60,7 @@ impl Workspace {
         Ok(path)
     }
 
-    pub async fn cleanup(mut self) -> io::Result<()> {
+    pub(crate) async fn cleanup(mut self) -> io::Result<()> {
         self.removed = true;
         let path = std::mem::take(&mut self.path);
         match tokio::fs::remove_dir_all(&path).await {
@@ -83,7 +83,7 @@ impl Drop for Workspace {
 
 /// Removes workspaces left by a previous run (a crash or a kill -9). Only direct
 /// children of the workdir that hold the marker are touched. Returns how many went.
-pub fn sweep_stale(workdir: &Path) -> io::Result<usize> {
+pub(crate) fn sweep_stale(workdir: &Path) -> io::Result<usize> {
     let mut removed = 0;
     for entry in std::fs::read_dir(workdir)? {
         let entry = entry?;

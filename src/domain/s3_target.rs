@@ -1,8 +1,8 @@
 //! Where an artifact goes: the job's `s3Descriptor`, resolved to one endpoint URL.
 
 use super::fields::{FieldError, required, text};
+use super::secret::Secret;
 use super::wire::WireS3Descriptor;
-use crate::secret::Secret;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Target {

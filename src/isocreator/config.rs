@@ -1,4 +1,4 @@
-//! `isocreator.config.json`, schema version 1 (contract section 6).
+//! `isocreator.config.json`, schema version 1: what isocreator is asked to build.
 //!
 //! Rendered from serde structs whose field order is the key order, so the same job
 //! always gives the same bytes and golden files can pin the output.
@@ -7,9 +7,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::job::{Image, Job};
+use crate::domain::Job;
+use crate::domain::job::Image;
 
-pub const FILE_NAME: &str = "isocreator.config.json";
+pub(crate) const FILE_NAME: &str = "isocreator.config.json";
 const ENV_PATH: &str = "/etc/baseos/baserunner.env";
 const UNIT_NAME: &str = "baseos-baserunner.service";
 const INSTALL_PATH: &str = "/usr/local/sbin/baseos-install";
@@ -88,7 +89,7 @@ struct Wifi<'a> {
 }
 
 /// Where isocreator must write the image inside the workspace.
-pub fn output_path(job: &Job, workspace: &Path) -> std::path::PathBuf {
+pub(crate) fn output_path(job: &Job, workspace: &Path) -> std::path::PathBuf {
     workspace.join("output").join(job.default_filename())
 }
 
@@ -119,7 +120,7 @@ pub fn render(job: &Job, workspace: &Path) -> Vec<u8> {
     let config = Config {
         schema_version: 1,
         job_id: job.id.as_str(),
-        image_kind: job.image.kind(),
+        image_kind: job.image.kind().as_str(),
         architecture: job.architecture.as_str(),
         hostname: job.hostname.as_str(),
         output: Output {

@@ -5,7 +5,11 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 /// Calls `on_line` for each line (without `\n` or `\r\n`), keeping at most `cap` bytes of
 /// a line; the rest of an over-long line is read and dropped. Invalid UTF-8 is replaced.
-pub async fn for_each_line<R, F>(mut reader: R, cap: usize, mut on_line: F) -> std::io::Result<()>
+pub(crate) async fn for_each_line<R, F>(
+    mut reader: R,
+    cap: usize,
+    mut on_line: F,
+) -> std::io::Result<()>
 where
     R: AsyncBufRead + Unpin,
     F: FnMut(&str),

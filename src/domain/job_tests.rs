@@ -1,4 +1,4 @@
-//! Every validation rule of contract 2.1, one row each.
+//! Every validation rule of docs/api.md ("Submitting a job"), one row each.
 
 use serde_json::{Value, json};
 

@@ -1,0 +1,127 @@
+//! How a job ends: its artifact, or a failure with a code. These are results of the
+//! job, which the API reports; they are never errors of a request.
+
+use serde::Serialize;
+
+use super::names::wire_enum;
+
+wire_enum! {
+    /// The `code` of every error answer and of a failed job's `error` (docs/api.md,
+    /// "Errors"). Status codes for them are chosen in one place, `api::error`.
+    pub enum ErrorCode {
+        InvalidRequest = "invalid_request",
+        Unauthorized = "unauthorized",
+        NotFound = "not_found",
+        PayloadTooLarge = "payload_too_large",
+        Conflict = "conflict",
+        QueueFull = "queue_full",
+        ShuttingDown = "shutting_down",
+        BuildFailed = "build_failed",
+        TimedOut = "timed_out",
+        UploadFailed = "upload_failed",
+        Cancelled = "cancelled",
+        InternalError = "internal_error",
+    }
+}
+
+/// Why a job did not succeed. The build's own failure (`BuildFailed`) is kept apart
+/// from the worker's (`Internal`): an operator fixes the first in the job or the
+/// builder, the second on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCode {
+    /// isocreator could not run, failed, or wrote no artifact.
+    BuildFailed,
+    TimedOut,
+    /// The object store refused or failed the upload.
+    UploadFailed,
+    Cancelled,
+    /// The job was still queued when the worker began to shut down.
+    ShuttingDown,
+    /// The worker's own fault: workspace or config I/O, a full disk, reading the
+    /// artifact, a panic inside the job, a helper thread that died.
+    Internal,
+}
+
+impl FailureCode {
+    pub const ALL: &'static [Self] = &[
+        Self::BuildFailed,
+        Self::TimedOut,
+        Self::UploadFailed,
+        Self::Cancelled,
+        Self::ShuttingDown,
+        Self::Internal,
+    ];
+
+    /// The wire code answers carry for this failure.
+    pub const fn code(self) -> ErrorCode {
+        match self {
+            Self::BuildFailed => ErrorCode::BuildFailed,
+            Self::TimedOut => ErrorCode::TimedOut,
+            Self::UploadFailed => ErrorCode::UploadFailed,
+            Self::Cancelled => ErrorCode::Cancelled,
+            Self::ShuttingDown => ErrorCode::ShuttingDown,
+            Self::Internal => ErrorCode::InternalError,
+        }
+    }
+
+    /// The failure a wire code stands for, if it is a job failure at all.
+    pub fn from_code(code: ErrorCode) -> Option<Self> {
+        Self::ALL.iter().copied().find(|f| f.code() == code)
+    }
+
+    /// Whether the job ends `cancelled` rather than `failed`.
+    pub fn is_cancellation(self) -> bool {
+        matches!(self, Self::Cancelled | Self::ShuttingDown)
+    }
+}
+
+impl Serialize for FailureCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.code().serialize(s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailure {
+    pub code: FailureCode,
+    pub message: String,
+}
+
+impl JobFailure {
+    pub fn new(code: FailureCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifact {
+    pub bucket_name: String,
+    pub key: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the bytes that were uploaded.
+    pub sha256: String,
+    pub created_at: u64,
+}
+
+/// A finished job's result: the build's own success or failure, never a worker error.
+pub type Outcome = Result<Artifact, JobFailure>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_has_its_own_code_and_comes_back_from_it() {
+        for failure in FailureCode::ALL {
+            assert_eq!(FailureCode::from_code(failure.code()), Some(*failure));
+        }
+        assert_eq!(FailureCode::from_code(ErrorCode::Conflict), None);
+        assert_eq!(FailureCode::Internal.code().as_str(), "internal_error");
+    }
+}

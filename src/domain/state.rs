@@ -1,0 +1,33 @@
+//! A job's place in its life (docs/api.md, "Job status and list").
+
+use serde::Serialize;
+
+use super::names::wire_enum;
+
+wire_enum! {
+    pub enum JobState {
+        Queued = "queued",
+        Running = "running",
+        Uploading = "uploading",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+impl JobState {
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// Upload progress, while a job is `uploading`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// Always `uploading`, the one phase that reports progress so far.
+    pub phase: JobState,
+    /// Bytes of parts the store has acknowledged.
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}

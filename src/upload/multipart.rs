@@ -1,0 +1,180 @@
+//! A multipart upload: parts read and hashed on blocking threads ([`super::read`]),
+//! sent with at most `concurrency` requests in flight, completed once every byte is
+//! acknowledged, and aborted on any failure so no parts stay behind in the bucket.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::{MultipartUpload, ObjectStore, PutMultipartOptions, PutPayload};
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::pool::PartPool;
+use super::store::Object;
+use super::{Progress, Stop, UploadError, Uploaded, read};
+
+#[derive(Clone, Copy)]
+pub(super) struct Parts {
+    pub(super) size: u64,
+    pub(super) part_size: u64,
+    pub(super) concurrency: usize,
+}
+
+pub(super) async fn upload(
+    object: Object<'_>,
+    file: &Path,
+    parts: Parts,
+    progress: &Progress,
+    stop: Stop<'_>,
+) -> Result<Uploaded, UploadError> {
+    let opts = PutMultipartOptions {
+        attributes: object.attributes.clone(),
+        ..PutMultipartOptions::default()
+    };
+    let mut upload = object.store.put_multipart_opts(object.path, opts).await?;
+    let result = send_parts(upload.as_mut(), file.to_owned(), parts, progress, stop).await;
+    if result.is_err()
+        && let Err(abort) = upload.abort().await
+    {
+        tracing::warn!("aborting the multipart upload failed: {abort}");
+    }
+    result
+}
+
+async fn send_parts(
+    upload: &mut dyn MultipartUpload,
+    file: PathBuf,
+    parts: Parts,
+    progress: &Progress,
+    stop: Stop<'_>,
+) -> Result<Uploaded, UploadError> {
+    let mut feeder = Feeder::start(file, parts)?;
+    let mut in_flight = JoinSet::new();
+    let sent = send_all(
+        upload,
+        &mut feeder.parts,
+        &mut in_flight,
+        parts,
+        progress,
+        stop,
+    )
+    .await;
+    let done = match sent {
+        Ok(done) => done,
+        Err(err) => {
+            feeder.stop();
+            // A part whose request is under way can still land after an abort, and S3
+            // would keep it. Let those requests end (they are bounded by their time-out)
+            // before the caller aborts the upload.
+            while in_flight.join_next().await.is_some() {}
+            let _ = feeder.join().await;
+            return Err(err);
+        }
+    };
+    let (read, sha256) = feeder.join().await?;
+    if read != parts.size || done != parts.size {
+        return Err(UploadError::Changed);
+    }
+    upload.complete().await?;
+    Ok(Uploaded {
+        size: parts.size,
+        sha256,
+    })
+}
+
+type PartRequests = JoinSet<Result<u64, object_store::Error>>;
+
+/// Sends parts as the reader hands them over, at most `concurrency` at once, until all
+/// are acknowledged. Returns the bytes the store acknowledged.
+async fn send_all(
+    upload: &mut dyn MultipartUpload,
+    parts_rx: &mut mpsc::Receiver<Bytes>,
+    in_flight: &mut PartRequests,
+    parts: Parts,
+    progress: &Progress,
+    stop: Stop<'_>,
+) -> Result<u64, UploadError> {
+    let mut done = 0u64;
+    let mut input_open = true;
+    loop {
+        tokio::select! {
+            biased;
+            // Only while work remains; once all is sent, `else` ends the loop.
+            err = stop.fired(), if input_open || !in_flight.is_empty() => return Err(err),
+            Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                done += joined??;
+                progress(done, parts.size);
+            }
+            part = parts_rx.recv(), if input_open && in_flight.len() < parts.concurrency => match part {
+                Some(part) => {
+                    let len = part.len() as u64;
+                    let request = upload.put_part(PutPayload::from(part));
+                    in_flight.spawn(async move { request.await.map(|()| len) });
+                }
+                None => input_open = false,
+            },
+            else => return Ok(done),
+        }
+    }
+}
+
+/// The blocking side of one upload: the part buffers, the reading and hashing threads,
+/// and the channel the reader hands parts to the sender on.
+struct Feeder {
+    pool: Arc<PartPool>,
+    parts: mpsc::Receiver<Bytes>,
+    reader: JoinHandle<std::io::Result<u64>>,
+    hasher: JoinHandle<String>,
+}
+
+impl Feeder {
+    fn start(file: PathBuf, parts: Parts) -> Result<Self, UploadError> {
+        let Parts {
+            size,
+            part_size,
+            concurrency,
+        } = parts;
+        // Every part lives in one of these buffers from the moment it is read until it
+        // is both hashed and sent, so `concurrency` buffers are the upload's whole
+        // memory. Reading the next part waits for a free one, which keeps up to
+        // `concurrency` parts on the wire while the network is the bottleneck (the next
+        // part is read in the milliseconds after a request ends), and the reader no more
+        // than a few parts ahead of the hasher when it is the bottleneck.
+        let buffers =
+            concurrency.min(usize::try_from(size.div_ceil(part_size)).unwrap_or(usize::MAX));
+        let pool = PartPool::new(
+            usize::try_from(part_size).map_err(std::io::Error::other)?,
+            buffers,
+        )?;
+        // The reader may run one part ahead of the hasher, no more: reading is faster
+        // than SHA-256, and parts queued for hashing would only hold buffers (memory)
+        // without making anything finish sooner.
+        let (hash_tx, hash_rx) = std::sync::mpsc::sync_channel::<Bytes>(1);
+        let (parts_tx, parts_rx) = mpsc::channel::<Bytes>(1);
+        let hasher = tokio::task::spawn_blocking(move || read::hash_parts(hash_rx));
+        let reader = {
+            let pool = Arc::clone(&pool);
+            tokio::task::spawn_blocking(move || read::read_parts(&file, &pool, hash_tx, parts_tx))
+        };
+        Ok(Self {
+            pool,
+            parts: parts_rx,
+            reader,
+            hasher,
+        })
+    }
+
+    /// Makes the reader stop at its next part, or wake from waiting for a buffer.
+    fn stop(&mut self) {
+        self.pool.close();
+        self.parts.close();
+    }
+
+    /// Joins both threads before either result is looked at, so neither outlives the
+    /// upload, even when reading failed. Returns the bytes read and their SHA-256.
+    async fn join(self) -> Result<(u64, String), UploadError> {
+        let (read, sha256) = (self.reader.await, self.hasher.await);
+        Ok((read??, sha256?))
+    }
+}

@@ -73,31 +73,7 @@ impl Application {
         };
         let state = AppState::new(&config, facts, Arc::clone(&engine), metrics);
 
-        let requested = SocketAddr::new(config.bind, config.port);
-        let listener = TcpListener::bind(requested).map_err(|source| StartupError::Bind {
-            address: requested,
-            source,
-        })?;
-        let address = listener.local_addr().map_err(|source| StartupError::Bind {
-            address: requested,
-            source,
-        })?;
-
-        let max_body = usize::try_from(config.max_body_bytes.as_u64()).unwrap_or(usize::MAX);
-        let data = web::Data::new(state.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(api::log_request))
-                .app_data(data.clone())
-                .configure(api::configure(max_body))
-        })
-        // Signals are ours to handle: shutdown drains jobs, not just connections.
-        .disable_signals()
-        // Jobs are drained before the server stops; what is left are plain requests.
-        .shutdown_timeout(10)
-        .listen(listener)
-        .map_err(|source| StartupError::Bind { address, source })?
-        .run();
+        let (server, address) = http_server(&config, state.clone())?;
 
         tracing::info!(
             %address,
@@ -160,6 +136,33 @@ impl Application {
         let ((), result) = tokio::join!(handle.stop(true), server);
         result
     }
+}
+
+/// Binds the listener and builds the HTTP server on it (not yet running).
+fn http_server(config: &Config, state: AppState) -> Result<(Server, SocketAddr), StartupError> {
+    let requested = SocketAddr::new(config.bind, config.port);
+    let bind_error = |source| StartupError::Bind {
+        address: requested,
+        source,
+    };
+    let listener = TcpListener::bind(requested).map_err(bind_error)?;
+    let address = listener.local_addr().map_err(bind_error)?;
+    let max_body = usize::try_from(config.max_body_bytes.as_u64()).unwrap_or(usize::MAX);
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(api::log_request))
+            .app_data(data.clone())
+            .configure(api::configure(max_body))
+    })
+    // Signals are ours to handle: shutdown drains jobs, not just connections.
+    .disable_signals()
+    // Jobs are drained before the server stops; what is left are plain requests.
+    .shutdown_timeout(10)
+    .listen(listener)
+    .map_err(|source| StartupError::Bind { address, source })?
+    .run();
+    Ok((server, address))
 }
 
 /// The engine, running the build pipeline and reporting to `metrics`.

@@ -1,4 +1,5 @@
-//! Wall-clock time as the contract speaks it: milliseconds since the Unix epoch.
+//! Wall-clock time as the API speaks it (docs/api.md, "Conventions"): milliseconds
+//! since the Unix epoch.
 
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()

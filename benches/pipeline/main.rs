@@ -2,7 +2,7 @@
 //!
 //! Starts everything itself: a discard S3 endpoint, and for every measurement a fresh
 //! release worker whose fake isocreator hands over a pre-made random artifact (or
-//! floods its log). Prints one Markdown table, then the targets of issue 6 and whether
+//! floods its log). Prints one Markdown table, then its performance targets and whether
 //! this run met them:
 //! - the upload phase (hash + upload, from the job's own log line) beside a hash-only
 //!   pass, `sha256sum`, `aws s3 cp`, both together and `rclone copyto` where installed,
@@ -134,7 +134,7 @@ fn print_targets(
 ) {
     let verdict = |met: bool| if met { "met" } else { "MISSED" };
     println!();
-    println!("Targets (issue 6):");
+    println!("Targets:");
     if let (Some(core), Some(hash)) = (
         corebuild_seconds(uploads, 2 * GIB),
         seconds_of(uploads, HASH_ONLY, 2 * GIB),

@@ -50,15 +50,7 @@ pub(crate) async fn submit(
         ));
     };
     // The token is checked before anything about the job is looked at or answered.
-    let api_token = match fields.get("apiToken") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(token)) => Some(token.clone()),
-        Some(_) => {
-            return Err(ApiError::InvalidRequest(
-                "apiToken: must be a string".to_owned(),
-            ));
-        }
-    };
+    let api_token = body_token(fields)?;
     auth::verify(state.token(), req.headers(), api_token.as_deref())?;
     let job = fields
         .remove("job")
@@ -97,6 +89,17 @@ pub(crate) async fn submit(
             failure: failure.clone(),
             logs,
         }),
+    }
+}
+
+/// The body's `apiToken`, when one was sent.
+fn body_token(fields: &serde_json::Map<String, Value>) -> Result<Option<String>, ApiError> {
+    match fields.get("apiToken") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(token)) => Ok(Some(token.clone())),
+        Some(_) => Err(ApiError::InvalidRequest(
+            "apiToken: must be a string".to_owned(),
+        )),
     }
 }
 

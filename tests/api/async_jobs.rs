@@ -23,7 +23,7 @@ async fn respond_async_answers_202_with_location_and_status() {
     assert_eq!(
         status.as_object().unwrap().len(),
         16,
-        "the contract's fields: {status}"
+        "the documented fields: {status}"
     );
 
     let running = app.wait_for_state("async-1", "running").await;

@@ -72,7 +72,7 @@ async fn an_unusable_workdir_stops_start_up() {
 }
 
 #[test]
-fn defaults_match_the_contract() {
+fn defaults_match_the_documented_ones() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_with(&dir, &[]);
     assert_eq!(config.iso_creator_command, "isocreator");

@@ -79,11 +79,11 @@ fn balena_raw_with_ssh_and_wifi() {
 }
 
 #[test]
-fn the_config_has_the_contract_shape() {
+fn the_config_has_the_schema_version_1_shape() {
     let parsed = parse_job(job("ubuntu-iso", true)).unwrap();
     let rendered = isocreator_config::render(&parsed, Path::new("/ws"));
     let config: Value = serde_json::from_slice(&rendered).unwrap();
-    // Top-level keys in the contract's order (indented two spaces in the pretty output).
+    // Top-level keys in the schema's order (indented two spaces in the pretty output).
     let text = String::from_utf8(rendered).unwrap();
     let keys: Vec<&str> = text
         .lines()

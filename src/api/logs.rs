@@ -23,9 +23,15 @@ const MAX_LIMIT: usize = 10_000;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct LogQuery {
+    /// The first sequence number wanted.
+    #[param(minimum = 0, maximum = 18446744073709551615_u64)]
     since: Option<u64>,
+    /// Lines at most; above 10000 counts as 10000.
+    #[param(minimum = 1, maximum = 18446744073709551615_u64)]
     limit: Option<usize>,
+    /// Stream Server-Sent Events until the job ends.
     #[serde(default)]
     follow: bool,
 }
@@ -43,7 +49,8 @@ pub(crate) struct LogPage {
 }
 
 #[utoipa::path(get, path = "/corebuild/v1/jobs/{id}/logs", params(("id" = String, Path, description = "job id"), LogQuery),
-    responses((status = 200, description = "a page of lines, or with follow=true a text/event-stream", body = LogPage),
+    responses((status = 200, description = "a page of lines; with follow=true, Server-Sent Events (docs/api.md, \"Following\")",
+            content((LogPage = "application/json"), (String = "text/event-stream"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/corebuild/v1/jobs/{id}/logs")]
 pub(crate) async fn logs(

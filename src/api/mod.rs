@@ -12,6 +12,7 @@ mod logs;
 mod metrics;
 pub mod openapi;
 mod request_log;
+mod routes;
 mod state;
 mod submit;
 
@@ -36,14 +37,23 @@ pub(crate) fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceC
             .service(jobs::status)
             .service(jobs::cancel)
             .service(logs::logs)
-            .default_service(web::to(not_found));
+            .default_service(web::to(no_route));
     }
 }
 
-async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!(
-        "no route for {} {}",
-        req.method(),
-        req.path()
-    )))
+/// A request no route took: `405` with `Allow` when the path is known but the method
+/// is not one of its own, else `404` (docs/api.md, "Routes").
+async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let allowed = routes::methods_of(req.path());
+    if allowed.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no route for {} {}",
+            req.method(),
+            req.path()
+        )));
+    }
+    Err(ApiError::MethodNotAllowed {
+        method: req.method().to_string(),
+        allow: allowed.join(", "),
+    })
 }

@@ -1,11 +1,16 @@
 //! The OpenAPI 3.1 description of the HTTP API, derived from the handlers and the types
-//! they answer with, so it cannot drift from what the worker does.
+//! they answer with, so it cannot drift from what the worker does. What utoipa's
+//! attributes cannot say is added in [`document`]: the request schemas with their rules
+//! ([`crate::domain::schema`]), the token's security schemes, and the links from a
+//! submission to the job's other routes.
 
-use actix_web::{HttpResponse, get};
+use actix_web::{HttpResponse, get, web};
+use serde_json::{Value, json};
 use utoipa::OpenApi;
 
+use super::state::AppState;
 use super::{capabilities, error, health, job_status, jobs, logs, metrics, submit};
-use crate::domain::{job, outcome, state, wire};
+use crate::domain::{job, outcome, schema, state, wire};
 use crate::joblog;
 
 #[derive(OpenApi)]
@@ -29,9 +34,6 @@ use crate::joblog;
         health::Health,
         capabilities::Capabilities,
         wire::Submission,
-        wire::WireJob,
-        wire::WireWifi,
-        wire::WireS3Descriptor,
         submit::Success,
         submit::Submitted,
         outcome::Artifact,
@@ -52,14 +54,76 @@ use crate::joblog;
 )]
 pub(crate) struct ApiDoc;
 
-/// The OpenAPI document of this worker, as served at `/corebuild/v1/openapi.json`.
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+/// The OpenAPI document, as served at `/corebuild/v1/openapi.json` by a worker that
+/// does (`auth_required`) or does not check a token.
+pub fn document(auth_required: bool) -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+    let schemas = &mut doc["components"]["schemas"];
+    for (name, request_schema) in schema::request_schemas() {
+        schemas[name] = request_schema;
+    }
+    if auth_required {
+        require_token(&mut doc);
+    }
+    link_submission(&mut doc);
+    describe_log_stream(&mut doc);
+    doc
+}
+
+/// A followed log's events, as an SSE client parses them: a line is a `message` event
+/// whose `id` is its `seq`, and the last is an `end` event whose data is a JSON object
+/// with the final `state` and failure `code` (docs/api.md, "Following").
+fn describe_log_stream(doc: &mut Value) {
+    let content = &mut doc["paths"]["/corebuild/v1/jobs/{id}/logs"]["get"]["responses"]["200"]["content"]
+        ["text/event-stream"];
+    content["schema"] = json!({
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "event": { "type": "string", "enum": ["message", "end"] },
+            "id": { "type": "string", "pattern": "^[0-9]+$" },
+            "data": { "type": "string" },
+        },
+    });
+}
+
+/// The routes under `/corebuild/v1/jobs` need the token (docs/api.md,
+/// "Authentication"); submissions may carry it as `apiToken` in the body instead.
+fn require_token(doc: &mut Value) {
+    doc["components"]["securitySchemes"] = json!({
+        "bearer": { "type": "http", "scheme": "bearer" },
+        "tokenHeader": { "type": "apiKey", "in": "header", "name": "x-corebuild-token" },
+    });
+    let paths = doc["paths"].as_object_mut().expect("paths");
+    for (path, item) in paths.iter_mut() {
+        if !path.starts_with("/corebuild/v1/jobs") {
+            continue;
+        }
+        for operation in item.as_object_mut().expect("a path item").values_mut() {
+            operation["security"] = json!([{ "bearer": [] }, { "tokenHeader": [] }]);
+        }
+    }
+}
+
+/// Every answer to a submission names a job by the id it was sent with, whether the
+/// job succeeded, failed or is still running: link it to the job's routes, so tools
+/// can follow a submission with status, logs and cancel.
+fn link_submission(doc: &mut Value) {
+    let id = json!({ "id": "$request.body#/job/id" });
+    let links = json!({
+        "GetJobStatus": { "operationId": "status", "parameters": id, "description": "the job's status" },
+        "GetJobLogs": { "operationId": "logs", "parameters": id, "description": "the job's log" },
+        "CancelJob": { "operationId": "cancel", "parameters": id, "description": "cancels the job" },
+    });
+    let responses = &mut doc["paths"]["/corebuild/v1/jobs/baseos-image"]["post"]["responses"];
+    for status in ["200", "202", "500", "502"] {
+        responses[status]["links"] = links.clone();
+    }
 }
 
 /// This document.
 #[utoipa::path(get, path = "/corebuild/v1/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
 #[get("/corebuild/v1/openapi.json")]
-pub(crate) async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(document())
+pub(crate) async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(document(state.token().is_some()))
 }

@@ -9,6 +9,7 @@ pub(crate) mod names;
 pub mod outcome;
 mod parse;
 pub mod s3_target;
+pub(crate) mod schema;
 pub mod secret;
 pub mod state;
 pub mod wire;

@@ -12,6 +12,7 @@ wire_enum! {
         InvalidRequest = "invalid_request",
         Unauthorized = "unauthorized",
         NotFound = "not_found",
+        MethodNotAllowed = "method_not_allowed",
         PayloadTooLarge = "payload_too_large",
         Conflict = "conflict",
         QueueFull = "queue_full",

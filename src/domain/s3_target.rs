@@ -112,7 +112,15 @@ fn resolve_endpoint(
         }
         (None, use_ssl) => use_ssl.unwrap_or(true),
     };
-    let port = resolve_port(url.port(), port, use_tls)?;
+    // The URL parser drops a port that is the scheme's default (`http://h:80`), and a
+    // host without a scheme is parsed as http; a port that was written still counts.
+    let written_port = url.port().or_else(|| {
+        let authority = raw.split_once("://").map_or(raw, |(_, rest)| rest);
+        let authority = authority.strip_suffix('/').unwrap_or(authority);
+        let (_, digits) = authority.rsplit_once(':')?;
+        digits.parse::<u16>().ok()
+    });
+    let port = resolve_port(written_port, port, use_tls)?;
     let scheme = if use_tls { "https" } else { "http" };
     Ok((format!("{scheme}://{host}:{port}"), use_tls))
 }

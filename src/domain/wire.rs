@@ -3,9 +3,10 @@
 
 use serde::{Deserialize, Deserializer};
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+/// The OpenAPI schemas of these structs are in [`super::schema`], which carries the
+/// rules the parser applies; the impls below only name them.
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[schema(as = Job)]
 pub struct WireJob {
     pub id: Option<String>,
     pub architecture: Option<String>,
@@ -22,17 +23,15 @@ pub struct WireJob {
     pub artifact_key: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[schema(as = Wifi)]
 pub struct WireWifi {
     pub ssid: Option<String>,
     pub password: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[schema(as = S3Descriptor)]
 pub struct WireS3Descriptor {
     pub endpoint: Option<String>,
     pub access_key: Option<String>,
@@ -44,22 +43,34 @@ pub struct WireS3Descriptor {
     pub region: Option<String>,
 }
 
-/// Some clients send the port as a string (`"9000"`); both spellings mean the same.
-fn port_number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Port {
-        Number(u16),
-        Text(String),
+impl utoipa::PartialSchema for WireJob {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::RefOr::Ref(utoipa::openapi::Ref::from_schema_name("Job"))
     }
-    match Option::<Port>::deserialize(d)? {
-        None => Ok(None),
-        Some(Port::Number(n)) => Ok(Some(n)),
-        Some(Port::Text(s)) => s
-            .trim()
-            .parse()
+}
+
+impl utoipa::ToSchema for WireJob {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Job".into()
+    }
+}
+
+/// Some clients send the port as a string (`"9000"`); both spellings mean the same, and
+/// so do `9000` and `9000.0` (JSON has one number type).
+fn port_number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    let expected = || serde::de::Error::custom("expected a port number between 0 and 65535");
+    let number =
+        |n: f64| (n.fract() == 0.0 && (0.0..=f64::from(u16::MAX)).contains(&n)).then_some(n as u16);
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .and_then(|n| u16::try_from(n).ok())
+            .or_else(|| n.as_f64().and_then(number))
             .map(Some)
-            .map_err(|_| serde::de::Error::custom("expected a port number between 0 and 65535")),
+            .ok_or_else(expected),
+        Some(serde_json::Value::String(s)) => s.trim().parse().map(Some).map_err(|_| expected()),
+        Some(_) => Err(expected()),
     }
 }
 

@@ -1,6 +1,9 @@
 //! A checking proxy in front of every test worker: each JSON answer the tests get is
 //! validated against the schema the worker's own OpenAPI document gives for its route
-//! and status. A test whose answers break the document fails when its app is dropped.
+//! and status, and each JSON request body against the operation's request schema: a
+//! body the worker took must be valid by the document, and a body it refused as
+//! invalid must be invalid by it. A test that breaks the document fails when its app
+//! is dropped.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -28,7 +31,7 @@ impl Drop for ContractProxy {
 }
 
 pub async fn start(upstream: SocketAddr) -> ContractProxy {
-    let doc = Arc::new(serde_json::to_value(corebuild::api::openapi::document()).unwrap());
+    let doc = Arc::new(serde_json::to_value(corebuild::api::openapi::document(true)).unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let violations = Arc::new(Mutex::new(Vec::new()));
@@ -70,7 +73,7 @@ async fn forward(
     let sent = client
         .request(parts.method.clone(), format!("http://{upstream}{target}"))
         .headers(headers)
-        .body(body)
+        .body(body.clone())
         .send()
         .await;
     let response = match sent {
@@ -101,13 +104,10 @@ async fn forward(
         return builder.body(BoxBody::new(StreamBody::new(stream))).unwrap();
     }
     let bytes = response.bytes().await.unwrap_or_default();
-    if let Err(problem) = check(
-        doc,
-        parts.method.as_str(),
-        parts.uri.path(),
-        status.as_u16(),
-        &bytes,
-    ) {
+    let (method, path) = (parts.method.as_str(), parts.uri.path());
+    let checked = check(doc, method, path, status.as_u16(), &bytes)
+        .and_then(|()| check_request(doc, method, path, status.as_u16(), &bytes, &body));
+    if let Err(problem) = checked {
         violations.lock().unwrap().push(problem);
     }
     builder.body(full(bytes)).unwrap()
@@ -132,6 +132,56 @@ fn route<'a>(doc: &'a Value, path: &str) -> Option<&'a str> {
                 .zip(&segments)
                 .all(|(t, s)| t.starts_with('{') || t == s)
     })
+}
+
+/// Holds a request body to the operation's request schema, by what the worker made of
+/// it: taken (any answer but 400, 401, 413 and 415) means valid, refused as an invalid
+/// request means invalid. The one rule the schema cannot say (a port in the endpoint
+/// and the port field must be equal) is left out.
+pub fn check_request(
+    doc: &Value,
+    method: &str,
+    path: &str,
+    status: u16,
+    answer: &[u8],
+    request: &[u8],
+) -> Result<(), String> {
+    let Some(template) = route(doc, path) else {
+        return Ok(());
+    };
+    let operation = &doc["paths"][template][method.to_ascii_lowercase()];
+    let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+    let Ok(body) = serde_json::from_slice::<Value>(request) else {
+        return Ok(()); // not JSON at all: nothing for a schema to say
+    };
+    if schema.is_null() || matches!(status, 401 | 413 | 415) {
+        return Ok(());
+    }
+    let answer: Value = serde_json::from_slice(answer).unwrap_or(Value::Null);
+    let message = answer["error"].as_str().unwrap_or("");
+    if message.contains("differs from the port in the endpoint") {
+        return Ok(());
+    }
+    let valid = validator(doc, schema)?.is_valid(&body);
+    match (status, valid) {
+        (400, true) => Err(format!(
+            "{method} {path}: the worker refused a body the document allows ({message}): {body}"
+        )),
+        (400, false) => Ok(()),
+        (_, false) => Err(format!(
+            "{method} {path}: the worker took ({status}) a body the document forbids: {body}"
+        )),
+        (_, true) => Ok(()),
+    }
+}
+
+fn validator(doc: &Value, schema: &Value) -> Result<jsonschema::Validator, String> {
+    let root = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "components": doc["components"],
+        "allOf": [schema],
+    });
+    jsonschema::validator_for(&root).map_err(|e| e.to_string())
 }
 
 /// Checks one answer against the document; an undocumented status is a violation too.
@@ -159,13 +209,7 @@ pub fn check(
     }
     let body: Value =
         serde_json::from_slice(bytes).map_err(|e| format!("{method} {path}: not JSON: {e}"))?;
-    let root = json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "components": doc["components"],
-        "allOf": [schema],
-    });
-    let validator = jsonschema::validator_for(&root).map_err(|e| e.to_string())?;
-    let errors: Vec<String> = validator
+    let errors: Vec<String> = validator(doc, schema)?
         .iter_errors(&body)
         .map(|e| format!("{e} at {}", e.instance_path()))
         .collect();

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, job, spawn_worker};
+use crate::helpers::{TestApp, job, spawn_app, spawn_app_with, spawn_worker};
 use crate::s3::start_s3;
 
 struct Contract {
@@ -194,7 +194,7 @@ async fn answers_match_the_published_schemas() {
 }
 
 #[tokio::test]
-async fn the_schema_rejects_what_the_contract_forbids() {
+async fn the_schema_rejects_what_the_documentation_forbids() {
     let app = spawn_worker("success 1", &[]).await;
     let contract = Contract::fetch(&app).await;
     let status_schema = &contract.doc["components"]["schemas"]["JobStatus"];
@@ -222,4 +222,107 @@ async fn the_schema_rejects_what_the_contract_forbids() {
     });
     let validator = jsonschema::validator_for(&root).unwrap();
     assert!(!validator.is_valid(&json!({ "success": true, "state": "sleeping" })));
+}
+
+#[tokio::test]
+async fn the_request_schema_carries_the_job_rules() {
+    let app = spawn_app().await;
+    let contract = Contract::fetch(&app).await;
+    let job = &contract.doc["components"]["schemas"]["Job"];
+    let required: Vec<&str> = job["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        required,
+        [
+            "id",
+            "architecture",
+            "imageKind",
+            "cloudlyUrl",
+            "provisioningToken",
+            "s3Descriptor"
+        ]
+    );
+    assert_eq!(
+        job["properties"]["architecture"]["enum"],
+        json!(["amd64", "arm64", "rpi"])
+    );
+    let submit = &contract.doc["paths"]["/corebuild/v1/jobs/baseos-image"]["post"];
+    let check = |status, request: Value| corebuild_contract_check(&contract.doc, status, &request);
+    // `{"job": {}}` is no longer valid by the document, so a refusal agrees with it.
+    assert!(check(400, json!({ "job": {} })).is_ok());
+    // A worker that took it would be caught, as would one refusing a valid job.
+    assert!(check(202, json!({ "job": {} })).is_err());
+    let example = job["examples"][0].clone();
+    assert!(check(202, json!({ "job": example })).is_ok());
+    assert!(check(400, json!({ "job": example })).is_err());
+    // The links let tools follow a submission to the job's other routes.
+    for status in ["200", "202", "500", "502"] {
+        let links = &submit["responses"][status]["links"];
+        assert_eq!(links["GetJobStatus"]["operationId"], "status", "{status}");
+        assert_eq!(
+            links["CancelJob"]["parameters"]["id"],
+            "$request.body#/job/id"
+        );
+    }
+    // Served by a worker with a token, the job routes say they need it.
+    let secured = spawn_app_with(&["--token", "s3cret"]).await;
+    let doc: Value = secured
+        .get("/corebuild/v1/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert_eq!(
+        doc["paths"]["/corebuild/v1/jobs"]["get"]["security"],
+        json!([{ "bearer": [] }, { "tokenHeader": [] }])
+    );
+    assert!(doc["paths"]["/health"]["get"]["security"].is_null());
+    assert!(contract.doc["components"]["securitySchemes"].is_null());
+}
+
+fn corebuild_contract_check(doc: &Value, status: u16, request: &Value) -> Result<(), String> {
+    let answer = json!({ "success": false, "error": "x", "code": "invalid_request" });
+    crate::contract::check_request(
+        doc,
+        "POST",
+        "/corebuild/v1/jobs/baseos-image",
+        status,
+        answer.to_string().as_bytes(),
+        request.to_string().as_bytes(),
+    )
+}
+
+#[tokio::test]
+async fn an_undeclared_method_on_a_known_path_is_405_with_allow() {
+    let app = spawn_app().await;
+    for (method, path, allow) in [
+        ("TRACE", "/health", "GET"),
+        ("POST", "/metrics", "GET"),
+        ("PUT", "/corebuild/v1/capabilities", "GET"),
+        ("DELETE", "/corebuild/v1/jobs", "GET"),
+        ("PUT", "/corebuild/v1/jobs/some-job", "DELETE, GET"),
+        ("GET", "/corebuild/v1/jobs/some-job/logs/x", ""),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        if allow.is_empty() {
+            assert_eq!(response.status(), 404, "{method} {path}");
+            continue;
+        }
+        assert_eq!(response.status(), 405, "{method} {path}");
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "method_not_allowed", "{body}");
+        assert_eq!(body["success"], false);
+    }
 }

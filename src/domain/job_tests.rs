@@ -291,14 +291,22 @@ fn the_s3_endpoint_agrees_with_use_ssl_and_port() {
             .to_string()
             .starts_with("job.s3Descriptor.useSsl:")
     );
-    let mut job = with("/s3Descriptor/endpoint", json!("minio.local:9000"));
-    job["s3Descriptor"]["port"] = json!(9001);
-    assert!(
-        parse_job(job)
-            .unwrap_err()
-            .to_string()
-            .starts_with("job.s3Descriptor.port:")
-    );
+    // A written port counts even when it is the scheme's default, which the URL
+    // parser drops.
+    for endpoint in ["minio.local:9000", "http://minio.local:80", "minio.local:80/"] {
+        let mut job = with("/s3Descriptor/endpoint", json!(endpoint));
+        job["s3Descriptor"]["port"] = json!(9001);
+        assert!(
+            parse_job(job)
+                .unwrap_err()
+                .to_string()
+                .starts_with("job.s3Descriptor.port:"),
+            "{endpoint}"
+        );
+    }
+    // `host:80` without a scheme keeps port 80, with TLS by default.
+    let job = parse_job(with("/s3Descriptor/endpoint", json!("minio.local:80"))).unwrap();
+    assert_eq!(job.s3.endpoint(), "https://minio.local:80");
 }
 
 #[test]

@@ -293,7 +293,11 @@ fn the_s3_endpoint_agrees_with_use_ssl_and_port() {
     );
     // A written port counts even when it is the scheme's default, which the URL
     // parser drops.
-    for endpoint in ["minio.local:9000", "http://minio.local:80", "minio.local:80/"] {
+    for endpoint in [
+        "minio.local:9000",
+        "http://minio.local:80",
+        "minio.local:80/",
+    ] {
         let mut job = with("/s3Descriptor/endpoint", json!(endpoint));
         job["s3Descriptor"]["port"] = json!(9001);
         assert!(

@@ -41,8 +41,7 @@ pub(crate) fn verify(
     let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(bearer_token);
     let header = headers
         .get("x-corebuild-token")
         .and_then(|v| v.to_str().ok())
@@ -60,6 +59,13 @@ pub(crate) fn verify(
     } else {
         Err(ApiError::Unauthorized)
     }
+}
+
+/// The token of `Bearer <token>`; the scheme's name is case-insensitive (RFC 9110,
+/// section 11.1), and spaces around the token do not count.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Compares digests in constant time: equal length, so not even the token's length leaks.
@@ -96,6 +102,8 @@ mod tests {
         let token = Secret::new("s3cret");
         let ok = |h: &[(&'static str, &'static str)], body| verify(Some(&token), &headers(h), body);
         assert!(ok(&[("authorization", "Bearer s3cret")], None).is_ok());
+        assert!(ok(&[("authorization", "bearer s3cret")], None).is_ok());
+        assert!(ok(&[("authorization", "BEARER  s3cret ")], None).is_ok());
         assert!(ok(&[("x-corebuild-token", "s3cret")], None).is_ok());
         assert!(ok(&[], Some("s3cret")).is_ok());
         // A wrong header does not spoil a right body token.

@@ -76,7 +76,8 @@ pub(crate) async fn logs(
             .get("last-event-id")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|last| last + 1);
+            // The line after the last one seen; an id past the end sends only new lines.
+            .map(|last| last.saturating_add(1));
         let since = resume.or(query.since).unwrap_or(0);
         return Ok(HttpResponse::Ok()
             .content_type("text/event-stream")
@@ -111,6 +112,9 @@ fn follow(
     since: u64,
 ) -> impl futures::Stream<Item = Result<Bytes, actix_web::Error>> {
     let appended = record.log.subscribe();
+    // A cursor past the end starts at the next line to come, not at a number no line
+    // will ever reach.
+    let since = since.min(record.log.next_seq());
     let start = Follower {
         record,
         since,

@@ -170,13 +170,14 @@ pub fn render(job: &Job, workspace: &Path) -> Vec<u8> {
     bytes
 }
 
-/// Values were checked for control characters at the edge, so no line can be injected.
+/// The baserunner's `EnvironmentFile=`, every value quoted for systemd.
 fn env_file(job: &Job) -> String {
-    format!(
-        "BASEOS_CLOUDLY_URL={}\nBASEOS_JOIN_TOKEN={}\nBASEOS_STATE_PATH=/var/lib/baseos/state.json\nBASEOS_HEARTBEAT_INTERVAL_SECONDS=30\n",
-        job.cloudly_url.as_str(),
-        job.provisioning_token.expose(),
-    )
+    super::envfile::render(&[
+        ("BASEOS_CLOUDLY_URL", job.cloudly_url.as_str()),
+        ("BASEOS_JOIN_TOKEN", job.provisioning_token.expose()),
+        ("BASEOS_STATE_PATH", "/var/lib/baseos/state.json"),
+        ("BASEOS_HEARTBEAT_INTERVAL_SECONDS", "30"),
+    ])
 }
 
 fn unit_file() -> String {
@@ -228,4 +229,29 @@ systemctl daemon-reload
 systemctl enable --now {UNIT_NAME}
 "
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::parse_job;
+
+    #[test]
+    fn the_env_file_carries_awkward_values_intact() {
+        let (url, token) = ("https://cloudly.example.com/a\\", "\"quoted\" $HOME #x '");
+        let job = parse_job(serde_json::json!({
+            "id": "env", "architecture": "amd64", "imageKind": "ubuntu-iso",
+            "cloudlyUrl": url, "provisioningToken": token,
+            "s3Descriptor": {"endpoint": "127.0.0.1:9", "accessKey": "k",
+                "accessSecret": "s", "bucketName": "b"}
+        }))
+        .unwrap();
+        let parsed = super::super::envfile::tests::parse(&env_file(&job));
+        assert_eq!(parsed[0], ("BASEOS_CLOUDLY_URL".to_owned(), url.to_owned()));
+        assert_eq!(
+            parsed[1],
+            ("BASEOS_JOIN_TOKEN".to_owned(), token.to_owned())
+        );
+        assert_eq!(parsed.len(), 4);
+    }
 }

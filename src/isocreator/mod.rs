@@ -3,6 +3,7 @@
 //! machinery that runs it and streams its output ([`runner`], `lines`).
 
 pub mod config;
+pub(crate) mod envfile;
 mod lines;
 pub(crate) mod runner;
 pub(crate) mod workspace;

@@ -56,7 +56,7 @@ impl Engine {
         runner: Arc<dyn JobRunner>,
         events: Arc<dyn JobEvents>,
     ) -> Arc<Self> {
-        let registry = Arc::new(Registry::default());
+        let registry = Arc::new(Registry::new(settings.retention));
         let queue = Arc::new(JobQueue::new(settings.queue_capacity));
         let tracker = TaskTracker::new();
         let stop = CancellationToken::new();

@@ -39,12 +39,30 @@ impl From<PushError> for AdmitError {
     }
 }
 
-#[derive(Default)]
 pub(crate) struct Registry {
     jobs: DashMap<String, Arc<JobRecord>>,
+    /// How long a finished job stays visible. Reads hide a job past it at once; the
+    /// pruner only frees the memory later.
+    retention: Duration,
 }
 
 impl Registry {
+    pub(crate) fn new(retention: Duration) -> Self {
+        Self {
+            jobs: DashMap::new(),
+            retention,
+        }
+    }
+
+    /// Whether a job has finished longer ago than the retention time.
+    fn expired(&self, record: &JobRecord, now: u64) -> bool {
+        let retention = u64::try_from(self.retention.as_millis()).unwrap_or(u64::MAX);
+        record
+            .status()
+            .finished_at
+            .is_some_and(|t| now.saturating_sub(t) > retention)
+    }
+
     /// Decides and enqueues under the id's map entry lock, so two identical submissions
     /// racing each other start exactly one build.
     pub(crate) fn admit(
@@ -57,7 +75,13 @@ impl Registry {
             Entry::Occupied(mut known) => {
                 let existing = Arc::clone(known.get());
                 let state = existing.state();
-                if matches!(state, JobState::Failed | JobState::Cancelled) {
+                if self.expired(&existing, now_ms()) {
+                    // Past its retention the job is forgotten: this is a first build.
+                    let record = Arc::new(new_record(job, 1));
+                    queue.push(Arc::clone(&record))?;
+                    known.insert(Arc::clone(&record));
+                    Ok(Admission::Queued(record))
+                } else if matches!(state, JobState::Failed | JobState::Cancelled) {
                     let record = Arc::new(new_record(job, existing.attempt + 1));
                     queue.push(Arc::clone(&record))?;
                     known.insert(Arc::clone(&record));
@@ -78,11 +102,18 @@ impl Registry {
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<Arc<JobRecord>> {
-        self.jobs.get(id).map(|r| Arc::clone(r.value()))
+        let record = self.jobs.get(id).map(|r| Arc::clone(r.value()))?;
+        (!self.expired(&record, now_ms())).then_some(record)
     }
 
+    /// Every job that is still visible.
     pub(crate) fn all(&self) -> Vec<Arc<JobRecord>> {
-        self.jobs.iter().map(|r| Arc::clone(r.value())).collect()
+        let now = now_ms();
+        self.jobs
+            .iter()
+            .map(|r| Arc::clone(r.value()))
+            .filter(|r| !self.expired(r, now))
+            .collect()
     }
 
     #[cfg(test)]

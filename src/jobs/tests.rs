@@ -234,7 +234,7 @@ async fn retention_forgets_old_and_surplus_finished_jobs() {
         .collect();
     assert_eq!(kept, [false, false, false, true, true]);
 
-    let registry = super::registry::Registry::default();
+    let registry = super::registry::Registry::new(Duration::from_secs(3600));
     let queue = super::queue::JobQueue::new(4);
     let record = admitted(registry.admit(job("old"), &queue, |j, a| {
         JobRecord::new(j, a, JobLog::new(10, Scrubber::new([])))

@@ -111,7 +111,7 @@ fn the_config_has_the_schema_version_1_shape() {
     assert_eq!(config["output"]["path"], "/ws/output/baseos.iso");
     assert_eq!(config["users"][0]["name"], "ops");
     let env = config["files"][0]["content"].as_str().unwrap();
-    assert!(env.contains("BASEOS_JOIN_TOKEN=one-time-baseos-token\n"));
+    assert!(env.contains("BASEOS_JOIN_TOKEN=\"one-time-baseos-token\"\n"));
     let script = config["files"][2]["content"].as_str().unwrap();
     assert!(
         script.contains("git clone https://code.foss.global/serve.zone/baseos.git /opt/baseos")

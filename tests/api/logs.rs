@@ -169,3 +169,33 @@ async fn follow_ends_with_the_failure_code() {
     assert_eq!(end["state"], "failed");
     assert_eq!(end["code"], "build_failed");
 }
+
+#[tokio::test]
+async fn a_last_event_id_past_the_end_sends_only_what_is_new() {
+    let s3 = start_s3().await;
+    let app = spawn_worker("success 100", &[]).await;
+    app.submit(&job("past-end", &s3)).await;
+    // u64::MAX + 1 once wrapped to 0 and replayed the whole log.
+    for last in [u64::MAX, u64::MAX - 1, 1_000_000] {
+        let events = parse_sse(&follow(&app, "past-end", Some(last)).await);
+        assert_eq!(
+            events.len(),
+            1,
+            "only the end event after {last}: {events:?}"
+        );
+        assert_eq!(events[0].1.as_deref(), Some("end"));
+    }
+    let page: Value = app
+        .authed(
+            reqwest::Method::GET,
+            &format!("/corebuild/v1/jobs/past-end/logs?since={}", u64::MAX),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["lines"], serde_json::json!([]));
+    assert_eq!(page["done"], true);
+}

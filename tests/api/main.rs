@@ -21,6 +21,7 @@ mod moto;
 mod openapi;
 mod processes;
 mod queue;
+mod retention;
 mod s3;
 mod secrets;
 mod serve;

@@ -35,10 +35,16 @@ async fn the_token_is_accepted_from_each_carrier() {
     let s3 = start_s3().await;
     let app = spawn_worker("success 100", &["--token", TOKEN]).await;
     let bearer = format!("Bearer {TOKEN}");
+    // The scheme's name is case-insensitive (RFC 9110, section 11.1).
+    let lower = format!("bearer {TOKEN}");
     let cases = [
         (
             json!({ "job": job("t-bearer", &s3) }),
             Some(("authorization", bearer.as_str())),
+        ),
+        (
+            json!({ "job": job("t-bearer-lower", &s3) }),
+            Some(("authorization", lower.as_str())),
         ),
         (
             json!({ "job": job("t-header", &s3) }),

@@ -41,7 +41,7 @@ async fn an_iso_built_with_xorriso_carries_the_env_file() {
     let env = std::fs::read_to_string(&env_file).unwrap();
     assert_eq!(
         env,
-        "BASEOS_CLOUDLY_URL=https://cloudly.example.com\nBASEOS_JOIN_TOKEN=one-time-baseos-token-5a4b\nBASEOS_STATE_PATH=/var/lib/baseos/state.json\nBASEOS_HEARTBEAT_INTERVAL_SECONDS=30\n"
+        "BASEOS_CLOUDLY_URL=\"https://cloudly.example.com\"\nBASEOS_JOIN_TOKEN=\"one-time-baseos-token-5a4b\"\nBASEOS_STATE_PATH=\"/var/lib/baseos/state.json\"\nBASEOS_HEARTBEAT_INTERVAL_SECONDS=\"30\"\n"
     );
     let logs = body["logs"].to_string();
     assert!(

@@ -8,6 +8,7 @@ pub mod job;
 pub(crate) mod names;
 pub mod outcome;
 mod parse;
+pub(crate) mod quoting;
 pub mod s3_target;
 pub(crate) mod schema;
 pub mod secret;

@@ -7,18 +7,15 @@
 //! never hold control characters (refused when the job is parsed), so no line break
 //! can end a value early.
 
+use crate::domain::quoting::env_quoted;
+
 /// `KEY="value"` lines, one per pair, in order.
 pub(crate) fn render(pairs: &[(&str, &str)]) -> String {
     let mut out = String::new();
     for (key, value) in pairs {
         out.push_str(key);
         out.push_str("=\"");
-        for c in value.chars() {
-            if matches!(c, '"' | '\\' | '`' | '$') {
-                out.push('\\');
-            }
-            out.push(c);
-        }
+        out.push_str(&env_quoted(value));
         out.push_str("\"\n");
     }
     out

@@ -40,7 +40,7 @@ async fn printed_secrets_are_masked_in_the_job_log() {
     let body = response.text().await.unwrap();
     assert_clean(&body);
     assert!(
-        body.contains("BASEOS_JOIN_TOKEN=***"),
+        body.contains(r#"BASEOS_JOIN_TOKEN=\"***\""#),
         "the token was printed and masked: {body}"
     );
 }
@@ -113,4 +113,42 @@ async fn the_service_output_holds_no_secret() {
     );
     assert_clean(&stdout);
     assert_clean(&stderr);
+}
+
+#[tokio::test]
+async fn secrets_are_masked_in_their_json_and_url_spellings() {
+    // Quotes, a backslash, a slash, a plus and non-ASCII: each spelling differs.
+    const TOKEN: &str = "PT\"quoted\\ é/ü+$tok`";
+    const PASSWORD: &str = "wifi \"pa$$\" wörd";
+    let s3 = start_s3().await;
+    let app = spawn_worker("secret-forms", &[]).await;
+    let mut request = job("secret-forms", &s3);
+    request["provisioningToken"] = json!(TOKEN);
+    request["wifi"] = json!({ "ssid": "office", "password": PASSWORD });
+    let response = app.submit(&request).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let lines: Vec<&str> = body["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    let printed = lines.iter().filter(|l| l.contains("***")).count();
+    assert_eq!(
+        printed, 9,
+        "every spelling was printed and masked: {lines:#?}"
+    );
+    for line in &lines {
+        for fragment in [
+            "quoted",
+            "pa$$",
+            "pa%24%24",
+            "w\\u00f6rd",
+            "wörd",
+            "w%C3%B6rd",
+        ] {
+            assert!(!line.contains(fragment), "{fragment} leaked in: {line}");
+        }
+    }
 }

@@ -46,6 +46,11 @@ pub struct Config {
     #[arg(long, env = "ISO_CREATOR_COMMAND", default_value = "isocreator")]
     pub iso_creator_command: String,
 
+    /// More variables the builder gets from the worker's environment, comma-separated
+    /// (it always gets PATH, LANG, LC_ALL, TZ and the proxy variables; never COREBUILD_*).
+    #[arg(long, env = "COREBUILD_BUILDER_ENV", value_delimiter = ',', value_parser = parse_env_name)]
+    pub builder_env: Vec<String>,
+
     /// Jobs run at once [default: sized from CPU cores and memory].
     #[arg(long, env = "COREBUILD_MAX_CONCURRENCY")]
     pub max_concurrency: Option<NonZeroUsize>,
@@ -177,6 +182,22 @@ pub(crate) fn name_the_variable(err: &clap::Error, command: &clap::Command) -> S
         Some(env) => rendered.replace(&format!("'{arg}'"), &format!("{env} (--{long})")),
         None => rendered,
     }
+}
+
+/// A variable name the builder may get: not one of the worker's own settings.
+fn parse_env_name(value: &str) -> Result<String, String> {
+    let name = value.trim();
+    let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!("`{name}` is not a variable name"));
+    }
+    if name.starts_with("COREBUILD_") {
+        return Err(format!(
+            "`{name}`: the worker's own settings are never passed to the builder"
+        ));
+    }
+    Ok(name.to_owned())
 }
 
 fn parse_size(value: &str) -> Result<ByteSize, String> {

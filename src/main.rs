@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use corebuild::cli::{Action, Cli};
 use corebuild::client::{self, ClientCommand, Exit};
 use corebuild::startup::Application;
-use corebuild::{shutdown, telemetry};
+use corebuild::{isocreator, shutdown, telemetry};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -15,6 +15,11 @@ async fn main() -> ExitCode {
         Action::Client(command) => return client(command).await,
     };
     telemetry::init(config.log_format);
+    // Daemons a builder starts become the worker's children, not init's, so they can
+    // be found and reaped (the service only: a library caller keeps its own children).
+    if let Err(err) = isocreator::become_subreaper() {
+        tracing::warn!("cannot become a child subreaper: {err}");
+    }
     let signals = match shutdown::Signals::install() {
         Ok(signals) => signals,
         Err(err) => {

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, Facts};
 use crate::config::Config;
-use crate::isocreator::{CommandError, IsoCreator, sweep_stale};
+use crate::isocreator::{BuilderEnv, CommandError, IsoCreator, marks, sweep_stale};
 use crate::jobs::{Engine, EngineSettings};
 use crate::machine::{MachineFacts, executor_size};
 use crate::metrics::Metrics;
@@ -46,7 +46,6 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let iso_creator = IsoCreator::parse(&config.iso_creator_command)?;
         let workdir = {
             let path = config.workdir.clone();
             // File-system calls: off the runtime's threads, which may already serve others.
@@ -57,6 +56,11 @@ impl Application {
                     source: io::Error::other(e.to_string()),
                 })??
         };
+        let iso_creator = IsoCreator::new(
+            &config.iso_creator_command,
+            BuilderEnv::from_worker(&config.builder_env),
+            marks::instance(&workdir),
+        )?;
         let machine = MachineFacts::read().map_err(StartupError::Machine)?;
         let pool = executor_size(
             machine,
@@ -208,6 +212,12 @@ fn prepare_workdir(path: &Path) -> Result<PathBuf, StartupError> {
     let probe = absolute.join(".corebuild-write-check");
     std::fs::write(&probe, b"").map_err(fail)?;
     std::fs::remove_file(&probe).map_err(fail)?;
+    // Builders an earlier worker on this workdir left running (after a kill -9) go
+    // first: they may still be writing into the workspaces about to be removed.
+    let killed = marks::kill_leftovers(&marks::instance(&absolute));
+    if killed > 0 {
+        tracing::warn!(killed, "killed builder processes left by an earlier run");
+    }
     let swept = sweep_stale(&absolute).map_err(fail)?;
     if swept > 0 {
         tracing::info!(swept, "removed workspaces left by an earlier run");

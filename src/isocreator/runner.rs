@@ -11,7 +11,9 @@ use tokio::io::BufReader;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
+use super::env::BuilderEnv;
 use super::lines::for_each_line;
+use super::marks;
 use crate::joblog::{LogSink, Stream};
 
 /// Between SIGTERM to the group and SIGKILL.
@@ -20,11 +22,24 @@ pub(crate) const KILL_GRACE: Duration = Duration::from_secs(10);
 /// group could hold them open forever).
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
-/// `ISO_CREATOR_COMMAND`, split into words once at start-up.
+/// `ISO_CREATOR_COMMAND`, split into words once at start-up, with the environment
+/// its runs get and the mark that tells this worker's builders from others'.
 #[derive(Debug, Clone)]
 pub(crate) struct IsoCreator {
     program: String,
     args: Vec<String>,
+    env: BuilderEnv,
+    /// See [`marks::instance`].
+    instance: String,
+}
+
+/// One run of isocreator.
+pub(crate) struct BuildRun<'a> {
+    pub(crate) config: &'a Path,
+    pub(crate) workspace: &'a Path,
+    pub(crate) log: &'a LogSink,
+    pub(crate) limit: Duration,
+    pub(crate) cancel: &'a CancellationToken,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +87,17 @@ impl BuildFailure {
 }
 
 impl IsoCreator {
+    /// The command alone, with an empty environment.
+    #[cfg(test)]
     pub(crate) fn parse(command: &str) -> Result<Self, CommandError> {
+        Self::new(command, BuilderEnv::default(), "test".to_owned())
+    }
+
+    pub(crate) fn new(
+        command: &str,
+        env: BuilderEnv,
+        instance: String,
+    ) -> Result<Self, CommandError> {
         let mut words = shell_words::split(command)
             .map_err(|_| CommandError("has an unmatched quote"))?
             .into_iter();
@@ -80,39 +105,41 @@ impl IsoCreator {
         Ok(Self {
             program,
             args: words.collect(),
+            env,
+            instance,
         })
     }
 
-    /// Runs `<command> build --config <config>` in `workspace` until it exits, the
-    /// time limit passes, or `cancel` fires; then makes sure its whole group is gone.
-    pub(crate) async fn run(
-        &self,
-        config: &Path,
-        workspace: &Path,
-        log: &LogSink,
-        limit: Duration,
-        cancel: &CancellationToken,
-    ) -> Result<(), BuildFailure> {
-        let mut child = Command::new(&self.program)
+    /// Runs `<command> build --config <config>` in the workspace until it exits, the
+    /// time limit passes, or `cancel` fires; then makes sure that nothing it started,
+    /// in its group or out of it, is left.
+    pub(crate) async fn run(&self, run: BuildRun<'_>) -> Result<(), BuildFailure> {
+        let mark = marks::job_mark(&self.instance, run.workspace);
+        let mut command = Command::new(&self.program);
+        command
             .args(&self.args)
             .arg("build")
             .arg("--config")
-            .arg(config)
-            .current_dir(workspace)
+            .arg(run.config)
+            .current_dir(run.workspace)
+            .env_clear()
+            .envs(self.env.for_job(run.workspace, &mark))
             .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| match source.kind() {
-                std::io::ErrorKind::NotFound => BuildFailure::NotFound(self.program.clone()),
-                _ => BuildFailure::Spawn {
-                    program: self.program.clone(),
-                    source,
-                },
-            })?;
+            .kill_on_drop(true);
+        die_with_the_worker(&mut command);
+        let mut child = command.spawn().map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => BuildFailure::NotFound(self.program.clone()),
+            _ => BuildFailure::Spawn {
+                program: self.program.clone(),
+                source,
+            },
+        })?;
         let group = child.id().map(|id| Pid::from_raw(id as i32));
+        let _active = group.map(|pid| marks::Active::register(pid.as_raw()));
+        let (log, limit, cancel) = (run.log, run.limit, run.cancel);
         let readers = spawn_readers(&mut child, log);
 
         let outcome = tokio::select! {
@@ -126,14 +153,17 @@ impl IsoCreator {
                 if let Some(group) = group {
                     terminate(&mut child, group, log).await;
                 }
+                kill_marked(mark).await;
                 finish_readers(readers).await;
                 return Err(failure);
             }
         };
-        // isocreator is gone; anything it left running in its group goes too.
+        // isocreator is gone; anything it left running, in its group or out of it
+        // (`setsid`), goes too, which also closes the output pipes they held.
         if let Some(group) = group {
             let _ = killpg(group, Signal::SIGKILL);
         }
+        kill_marked(mark).await;
         finish_readers(readers).await;
         let status = status.map_err(BuildFailure::Wait)?;
         use std::os::unix::process::ExitStatusExt;
@@ -159,6 +189,29 @@ async fn terminate(child: &mut Child, group: Pid, log: &LogSink) {
     // Also after a clean exit of the leader: its children may have ignored SIGTERM.
     let _ = killpg(group, Signal::SIGKILL);
     let _ = child.wait().await;
+}
+
+/// Kills every process that carries the job's mark.
+async fn kill_marked(mark: String) {
+    let killed = tokio::task::spawn_blocking(move || marks::kill_job(&mark)).await;
+    if let Ok(killed @ 1..) = killed {
+        tracing::info!(killed, "killed processes the builder left running");
+    }
+}
+
+/// The direct child gets SIGKILL should the worker die (`PR_SET_PDEATHSIG`). The
+/// signal comes when the thread that spawned it ends; tokio's worker threads live as
+/// long as the runtime, so in practice that is the worker's death. Processes the
+/// builder starts are found by their mark instead.
+#[allow(unsafe_code)]
+fn die_with_the_worker(command: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec and only makes the
+    // async-signal-safe `prctl` system call; it allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+        });
+    }
 }
 
 type Readers = Vec<tokio::task::JoinHandle<()>>;

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use self::failure::{build_failure, internal, upload_failure};
 use self::prepare::Prepared;
 use crate::domain::{Artifact, FailureCode, Job, JobFailure, Outcome};
-use crate::isocreator::{BuildFailure, IsoCreator};
+use crate::isocreator::{BuildFailure, BuildRun, IsoCreator};
 use crate::joblog::LogSink;
 use crate::jobs::{BoxFuture, JobRecord, JobRunner};
 use crate::metrics::Metrics;
@@ -95,14 +95,16 @@ impl BuildPipeline {
         deadline: Instant,
     ) -> Result<(), JobFailure> {
         let remaining = deadline.saturating_duration_since(Instant::now());
+        let log = record.log_sink();
+        let run = BuildRun {
+            config: &prepared.config,
+            workspace: prepared.workspace.path(),
+            log: &log,
+            limit: remaining,
+            cancel: &record.cancel,
+        };
         self.iso_creator
-            .run(
-                &prepared.config,
-                prepared.workspace.path(),
-                &record.log_sink(),
-                remaining,
-                &record.cancel,
-            )
+            .run(run)
             .await
             .map_err(|f| build_failure(f, self.time_limit, record))
     }

@@ -31,6 +31,11 @@ fn prepare_blocking(job: &Job, workdir: &Path) -> Result<Prepared, JobFailure> {
     let config = workspace
         .write_private(config::FILE_NAME, &rendered)
         .map_err(|e| internal(format!("could not write the config: {e}")))?;
+    // The builder's HOME and TMPDIR: inside the workspace, so they go with it.
+    for dir in ["home", "tmp"] {
+        std::fs::create_dir(workspace.path().join(dir))
+            .map_err(|e| internal(format!("could not create the workspace's {dir}: {e}")))?;
+    }
     let output = config::output_path(job, workspace.path());
     if let Some(dir) = output.parent() {
         std::fs::create_dir_all(dir)

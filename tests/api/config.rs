@@ -38,6 +38,8 @@ async fn bad_values_stop_start_up_naming_the_variable() {
         ("COREBUILD_MEMORY_GB_PER_JOB", "0"),
         ("COREBUILD_QUEUE_CAPACITY", "many"),
         ("COREBUILD_JOB_TIMEOUT_SECS", "0"),
+        ("COREBUILD_BUILDER_ENV", "COREBUILD_TOKEN"),
+        ("COREBUILD_BUILDER_ENV", "NOT A NAME"),
         ("COREBUILD_JOB_RETENTION_SECS", "1d"),
         ("COREBUILD_MAX_RETAINED_JOBS", "-5"),
         ("COREBUILD_LOG_LINES", "0"),

@@ -5,6 +5,7 @@
 
 mod async_jobs;
 mod binary;
+mod builders;
 mod cancel;
 mod capabilities;
 mod cli;

@@ -70,6 +70,13 @@ pub(crate) enum UploadError {
     Thread(String),
 }
 
+impl UploadError {
+    /// The upload was stopped from outside (cancel, deadline), not failed.
+    pub(crate) fn is_stop(&self) -> bool {
+        matches!(self, Self::Cancelled | Self::TimedOut)
+    }
+}
+
 impl From<tokio::task::JoinError> for UploadError {
     fn from(err: tokio::task::JoinError) -> Self {
         Self::Thread(err.to_string())

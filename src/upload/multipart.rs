@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use object_store::{MultipartUpload, ObjectStore, PutMultipartOptions, PutPayload};
@@ -21,6 +22,15 @@ pub(super) struct Parts {
     pub(super) concurrency: usize,
 }
 
+/// How long the parts in flight get to finish, and then the abort, once the upload
+/// was cancelled or ran out of time: short, so a cancel takes effect at once even
+/// against an endpoint that has gone silent.
+const AFTER_STOP: Duration = Duration::from_secs(1);
+/// How long an abort after a failure may take. It is best effort: a store that does
+/// not answer it keeps the parts until its lifecycle rule for incomplete multipart
+/// uploads removes them.
+const ABORT_LIMIT: Duration = Duration::from_secs(10);
+
 pub(super) async fn upload(
     object: Object<'_>,
     file: &Path,
@@ -32,12 +42,26 @@ pub(super) async fn upload(
         attributes: object.attributes.clone(),
         ..PutMultipartOptions::default()
     };
-    let mut upload = object.store.put_multipart_opts(object.path, opts).await?;
+    // Dropped when `stop` fires: no upload id came back, so there is nothing to abort.
+    let mut upload = tokio::select! {
+        created = object.store.put_multipart_opts(object.path, opts) => created?,
+        err = stop.fired() => return Err(err),
+    };
     let result = send_parts(upload.as_mut(), file.to_owned(), parts, progress, stop).await;
-    if result.is_err()
-        && let Err(abort) = upload.abort().await
-    {
-        tracing::warn!("aborting the multipart upload failed: {abort}");
+    if let Err(err) = &result {
+        let limit = if err.is_stop() {
+            AFTER_STOP
+        } else {
+            ABORT_LIMIT
+        };
+        match tokio::time::timeout(limit, upload.abort()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(abort)) => tracing::warn!("aborting the multipart upload failed: {abort}"),
+            Err(_) => tracing::warn!(
+                limit_secs = limit.as_secs_f64(),
+                "the store did not answer the abort of the multipart upload in time"
+            ),
+        }
     }
     result
 }
@@ -64,10 +88,7 @@ async fn send_parts(
         Ok(done) => done,
         Err(err) => {
             feeder.stop();
-            // A part whose request is under way can still land after an abort, and S3
-            // would keep it. Let those requests end (they are bounded by their time-out)
-            // before the caller aborts the upload.
-            while in_flight.join_next().await.is_some() {}
+            drain(&mut in_flight, stop, err.is_stop()).await;
             let _ = feeder.join().await;
             return Err(err);
         }
@@ -76,7 +97,10 @@ async fn send_parts(
     if read != parts.size || done != parts.size {
         return Err(UploadError::Changed);
     }
-    upload.complete().await?;
+    tokio::select! {
+        completed = upload.complete() => { completed?; }
+        err = stop.fired() => return Err(err),
+    }
     Ok(Uploaded {
         size: parts.size,
         sha256,
@@ -84,6 +108,24 @@ async fn send_parts(
 }
 
 type PartRequests = JoinSet<Result<u64, object_store::Error>>;
+
+/// Lets the part requests under way end before the upload is aborted: a part that is
+/// still sending could land after the abort, and S3 would keep it. They are bounded by
+/// their time-outs; once the upload was stopped (or when it is stopped now) they get
+/// [`AFTER_STOP`] more and are then dropped, which closes their connections.
+async fn drain(in_flight: &mut PartRequests, stop: Stop<'_>, stopped: bool) {
+    let all_done = async { while in_flight.join_next().await.is_some() {} };
+    if stopped {
+        let _ = tokio::time::timeout(AFTER_STOP, all_done).await;
+    } else {
+        tokio::select! {
+            () = all_done => {}
+            _ = stop.fired() => {}
+        }
+    }
+    in_flight.abort_all();
+    while in_flight.join_next().await.is_some() {}
+}
 
 /// Sends parts as the reader hands them over, at most `concurrency` at once, until all
 /// are acknowledged. Returns the bytes the store acknowledged.

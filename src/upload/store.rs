@@ -45,13 +45,18 @@ pub(super) fn store_for(
     // A request carries at most one part: give it time for a whole part at a slow
     // 1 MiB/s on top of a fixed allowance, so big parts are not cut off mid-flight.
     let request_timeout = Duration::from_secs(60 + part_size / MIB);
+    // A silent endpoint fails in bounded time: connecting may take 10 s, one request
+    // the time above, and all retries of a request together 120 s. (The HTTP client's
+    // read timeout runs from the start of a request, so for a part it would have to
+    // be as long as the request's own limit; it adds nothing.) Cancel, the job's
+    // deadline and shutdown cut any of it short: every request is raced against them.
     let client = ClientOptions::new()
         .with_connect_timeout(Duration::from_secs(10))
         .with_timeout(request_timeout)
         .with_allow_http(!target.use_tls());
     let retry = RetryConfig {
         max_retries: settings.max_retries,
-        retry_timeout: Duration::from_secs(300),
+        retry_timeout: Duration::from_secs(120),
         ..RetryConfig::default()
     };
     Ok(AmazonS3Builder::new()

@@ -27,6 +27,7 @@ mod s3;
 mod secrets;
 mod serve;
 mod shutdown;
+mod stalled_store;
 mod submit_requests;
 mod systemd;
 mod upload_failures;

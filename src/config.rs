@@ -104,6 +104,10 @@ pub struct Config {
     #[arg(long, env = "COREBUILD_UPLOAD_MAX_RETRIES", default_value_t = 10)]
     pub upload_max_retries: usize,
 
+    /// Seconds a request body may take to arrive; a slower client gets 408.
+    #[arg(long, env = "COREBUILD_BODY_TIMEOUT_SECS", default_value = "30")]
+    pub body_timeout_secs: NonZeroU64,
+
     /// Largest accepted request body (`1MiB`, `64KB` or bytes).
     #[arg(long, env = "COREBUILD_MAX_BODY_BYTES", default_value = "1MiB", value_parser = parse_body_limit)]
     pub max_body_bytes: ByteSize,

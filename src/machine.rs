@@ -45,6 +45,18 @@ pub(crate) fn executor_size(
     NonZeroUsize::new(size).unwrap_or(NonZeroUsize::MIN)
 }
 
+/// Raises this process's soft limit of open files to its hard limit and returns the
+/// limit now in force. Every connection, pipe and artifact is a file descriptor; the
+/// usual soft default of 1024 is reached by a thousand slow clients.
+pub(crate) fn raise_fd_limit() -> std::io::Result<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(hard.max(soft))
+}
+
 /// Free space for unprivileged users in the filesystem holding `path`, in GiB rounded down.
 pub(crate) fn disk_free_gb(path: &Path) -> std::io::Result<u64> {
     let stat = nix::sys::statvfs::statvfs(path).map_err(std::io::Error::from)?;

@@ -15,7 +15,7 @@ use crate::api::{self, AppState, Facts};
 use crate::config::Config;
 use crate::isocreator::{BuilderEnv, CommandError, IsoCreator, marks, sweep_stale};
 use crate::jobs::{Engine, EngineSettings};
-use crate::machine::{MachineFacts, executor_size};
+use crate::machine::{MachineFacts, executor_size, raise_fd_limit};
 use crate::metrics::Metrics;
 use crate::pipeline::BuildPipeline;
 use crate::upload::UploadSettings;
@@ -77,7 +77,12 @@ impl Application {
         };
         let state = AppState::new(&config, facts, Arc::clone(&engine), metrics);
 
-        let (server, address) = http_server(&config, state.clone())?;
+        let fd_limit = raise_fd_limit().unwrap_or_else(|err| {
+            tracing::warn!("cannot raise the open-file limit: {err}");
+            1024
+        });
+        let connections = connection_limit(fd_limit, pool.get(), config.upload_concurrency.get());
+        let (server, address) = http_server(&config, state.clone(), connections)?;
 
         tracing::info!(
             %address,
@@ -86,6 +91,8 @@ impl Application {
             cpu_cores = machine.cpu_cores,
             memory_gb = machine.memory_gb,
             max_concurrent_jobs = pool.get(),
+            fd_limit,
+            max_connections = connections,
             "corebuild listening"
         );
         Ok(Self {
@@ -142,8 +149,31 @@ impl Application {
     }
 }
 
+/// How many connections the server holds at most, over all its threads: what the
+/// open-file limit leaves once the worker's own files and every executor's builder
+/// pipes, artifact and upload connections are set aside, with a margin. Past it new
+/// connections wait in the listen backlog instead of failing with "too many open
+/// files" somewhere else.
+fn connection_limit(fd_limit: u64, executors: usize, upload_concurrency: usize) -> usize {
+    let per_job = 16 + 2 * upload_concurrency as u64;
+    let reserved = 256 + executors as u64 * per_job;
+    let spare = fd_limit.saturating_sub(reserved) * 3 / 4;
+    usize::try_from(spare)
+        .unwrap_or(usize::MAX)
+        .clamp(64, 100_000)
+}
+
+/// Threads of the HTTP server: one per core, as actix would choose.
+fn http_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Binds the listener and builds the HTTP server on it (not yet running).
-fn http_server(config: &Config, state: AppState) -> Result<(Server, SocketAddr), StartupError> {
+fn http_server(
+    config: &Config,
+    state: AppState,
+    connections: usize,
+) -> Result<(Server, SocketAddr), StartupError> {
     let requested = SocketAddr::new(config.bind, config.port);
     let bind_error = |source| StartupError::Bind {
         address: requested,
@@ -159,6 +189,9 @@ fn http_server(config: &Config, state: AppState) -> Result<(Server, SocketAddr),
             .app_data(data.clone())
             .configure(api::configure(max_body))
     })
+    .workers(http_workers())
+    // The limit is per thread.
+    .max_connections(connections.div_ceil(http_workers()))
     // Signals are ours to handle: shutdown drains jobs, not just connections.
     .disable_signals()
     // Jobs are drained before the server stops; what is left are plain requests.
@@ -223,4 +256,18 @@ fn prepare_workdir(path: &Path) -> Result<PathBuf, StartupError> {
         tracing::info!(swept, "removed workspaces left by an earlier run");
     }
     Ok(absolute)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_stay_well_below_the_open_file_limit() {
+        // The usual soft default, two executors, four parts in flight each.
+        let limit = connection_limit(1024, 2, 4);
+        assert!(limit + 256 + 2 * 24 < 1024, "{limit}");
+        assert_eq!(connection_limit(100, 2, 4), 64, "never below a floor");
+        assert!(connection_limit(1 << 20, 4, 4) <= 100_000);
+    }
 }

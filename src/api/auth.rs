@@ -28,8 +28,19 @@ impl FromRequest for Authorized {
     }
 }
 
-/// Passes when no token is configured, or when any of `Authorization: Bearer`,
-/// `x-corebuild-token` or the body's `apiToken` equals it.
+/// Whether the request carries a token in a header (`Authorization` or
+/// `x-corebuild-token`); such a token decides alone, before any body is read.
+pub(crate) fn header_token_sent(headers: &HeaderMap) -> bool {
+    let bearer = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token);
+    bearer.is_some() || headers.contains_key("x-corebuild-token")
+}
+
+/// Passes when no token is configured, or when a token sent in a header
+/// (`Authorization: Bearer`, `x-corebuild-token`) equals it; without a header token,
+/// when the body's `apiToken` does.
 pub(crate) fn verify(
     required: Option<&Secret>,
     headers: &HeaderMap,
@@ -46,6 +57,7 @@ pub(crate) fn verify(
         .get("x-corebuild-token")
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
+    let body_token = body_token.filter(|_| !header_token_sent(headers));
     let presented = [bearer, header, body_token];
     // Evaluate every candidate, so timing does not tell which one was tried.
     let matched = presented
@@ -106,8 +118,9 @@ mod tests {
         assert!(ok(&[("authorization", "BEARER  s3cret ")], None).is_ok());
         assert!(ok(&[("x-corebuild-token", "s3cret")], None).is_ok());
         assert!(ok(&[], Some("s3cret")).is_ok());
-        // A wrong header does not spoil a right body token.
-        assert!(ok(&[("x-corebuild-token", "nope")], Some("s3cret")).is_ok());
+        // A token in a header decides alone: a right body token does not mend it.
+        assert!(ok(&[("x-corebuild-token", "nope")], Some("s3cret")).is_err());
+        assert!(ok(&[("x-corebuild-token", "s3cret")], Some("nope")).is_ok());
     }
 
     #[test]

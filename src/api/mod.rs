@@ -2,6 +2,7 @@
 //! mapping from errors to answers.
 
 mod auth;
+mod body;
 mod capabilities;
 mod error;
 mod extract;

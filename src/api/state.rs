@@ -3,6 +3,7 @@
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::domain::Secret;
@@ -21,6 +22,8 @@ struct Inner {
     executor_size: NonZeroUsize,
     queue_capacity: NonZeroUsize,
     token: Option<Secret>,
+    /// How long a request body may take to arrive.
+    body_timeout: Duration,
     engine: Arc<Engine>,
     metrics: Arc<Metrics>,
 }
@@ -47,6 +50,7 @@ impl AppState {
             executor_size: facts.executor_size,
             queue_capacity: config.queue_capacity,
             token: config.required_token().cloned(),
+            body_timeout: Duration::from_secs(config.body_timeout_secs.get()),
             engine,
             metrics,
         }))
@@ -78,6 +82,10 @@ impl AppState {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    pub(crate) fn body_timeout(&self) -> Duration {
+        self.0.body_timeout
     }
 
     pub(crate) fn token(&self) -> Option<&Secret> {

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::auth;
+use super::body::SubmissionBody;
 use super::error::{ApiError, ErrorBody};
 use super::job_status::JobStatus;
 use super::state::AppState;
@@ -34,16 +35,16 @@ pub(crate) enum Submitted<'a> {
     params(("Prefer" = Option<String>, Header, description = "respond-async: answer at once with the job status")),
     responses((status = 200, description = "the finished job; or, asynchronously, the status of the known job it attached to", body = Submitted),
         (status = 202, description = "accepted (async)", body = JobStatus),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 408, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[post("/corebuild/v1/jobs/baseos-image")]
 pub(crate) async fn submit(
     req: HttpRequest,
-    body: web::Json<Value>,
+    body: SubmissionBody,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut body = body.into_inner();
+    let mut body = body.0;
     let Some(fields) = body.as_object_mut() else {
         return Err(ApiError::InvalidRequest(
             "the body must be a JSON object".to_owned(),

@@ -13,6 +13,7 @@ wire_enum! {
         Unauthorized = "unauthorized",
         NotFound = "not_found",
         MethodNotAllowed = "method_not_allowed",
+        RequestTimeout = "request_timeout",
         PayloadTooLarge = "payload_too_large",
         Conflict = "conflict",
         QueueFull = "queue_full",

@@ -11,7 +11,20 @@ use tokio::process::{Child, Command};
 
 /// Starts `corebuild` with a clean environment plus `env`, JSON logs on stdout.
 pub fn corebuild(env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_corebuild"));
+    corebuild_under(&[], env)
+}
+
+/// Like [`corebuild`], run by `wrapper` (e.g. `prlimit … --`) when it is not empty.
+pub fn corebuild_under(wrapper: &[&str], env: &[(&str, &str)]) -> Command {
+    let binary = env!("CARGO_BIN_EXE_corebuild");
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())

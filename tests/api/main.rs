@@ -27,6 +27,7 @@ mod s3;
 mod secrets;
 mod serve;
 mod shutdown;
+mod slow_clients;
 mod stalled_store;
 mod submit_requests;
 mod systemd;

@@ -83,6 +83,11 @@ pub struct Config {
     #[arg(long, env = "COREBUILD_LOG_LINES", default_value = "10000")]
     pub log_lines: NonZeroUsize,
 
+    /// Log text all retained jobs keep together (`256MiB`, `1GB` or bytes); past it the
+    /// oldest lines of the oldest finished jobs go first.
+    #[arg(long, env = "COREBUILD_LOG_BYTES", default_value = "256MiB", value_parser = parse_log_bytes)]
+    pub log_bytes: ByteSize,
+
     /// Seconds running jobs get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "COREBUILD_SHUTDOWN_GRACE_SECS", default_value_t = 600)]
     pub shutdown_grace_secs: u64,
@@ -213,6 +218,15 @@ fn parse_part_size(value: &str) -> Result<ByteSize, String> {
     let size = parse_size(value)?;
     if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&size.as_u64()) {
         return Err("S3 parts must be between 5MiB and 5GiB".to_owned());
+    }
+    Ok(size)
+}
+
+fn parse_log_bytes(value: &str) -> Result<ByteSize, String> {
+    let size = parse_size(value)?;
+    // Room for a few full-length lines at least.
+    if size.as_u64() < 1024 * 1024 {
+        return Err("the log budget must be at least 1MiB".to_owned());
     }
     Ok(size)
 }

@@ -51,6 +51,16 @@ pub(crate) struct Metrics {
     http_requests: IntCounterVec,
     jobs_running: IntGauge,
     jobs_queued: IntGauge,
+    log_bytes: IntGauge,
+    log_bytes_limit: IntGauge,
+}
+
+/// What the gauges show, read at scrape time.
+pub(crate) struct Now {
+    pub(crate) running: usize,
+    pub(crate) queued: usize,
+    /// Bytes of log text retained, and the budget for it.
+    pub(crate) log_bytes: (u64, u64),
 }
 
 impl Metrics {
@@ -112,6 +122,16 @@ impl Metrics {
         let jobs_running =
             IntGauge::new("jobs_running", "Jobs an executor is running now.").unwrap();
         let jobs_queued = IntGauge::new("jobs_queued", "Jobs waiting in the queue now.").unwrap();
+        let log_bytes = IntGauge::new(
+            "log_bytes",
+            "Bytes of log text retained for all jobs together now.",
+        )
+        .unwrap();
+        let log_bytes_limit = IntGauge::new(
+            "log_bytes_limit",
+            "The budget for retained log text (COREBUILD_LOG_BYTES).",
+        )
+        .unwrap();
         for collector in [
             Box::new(jobs_submitted.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(jobs_finished.clone()),
@@ -122,6 +142,8 @@ impl Metrics {
             Box::new(http_requests.clone()),
             Box::new(jobs_running.clone()),
             Box::new(jobs_queued.clone()),
+            Box::new(log_bytes.clone()),
+            Box::new(log_bytes_limit.clone()),
         ] {
             registry
                 .register(collector)
@@ -138,6 +160,8 @@ impl Metrics {
             http_requests,
             jobs_running,
             jobs_queued,
+            log_bytes,
+            log_bytes_limit,
         }
     }
 
@@ -153,11 +177,12 @@ impl Metrics {
     }
 
     /// The text exposition, with the gauges read at scrape time.
-    pub(crate) fn render(&self, running: usize, queued: usize) -> String {
-        self.jobs_running
-            .set(i64::try_from(running).unwrap_or(i64::MAX));
-        self.jobs_queued
-            .set(i64::try_from(queued).unwrap_or(i64::MAX));
+    pub(crate) fn render(&self, now: &Now) -> String {
+        let gauge = |g: &IntGauge, v: u64| g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        gauge(&self.jobs_running, now.running as u64);
+        gauge(&self.jobs_queued, now.queued as u64);
+        gauge(&self.log_bytes, now.log_bytes.0);
+        gauge(&self.log_bytes_limit, now.log_bytes.1);
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)

@@ -228,6 +228,7 @@ fn start_engine(
         log_lines: config.log_lines.get(),
         retention: Duration::from_secs(config.job_retention_secs),
         max_retained: config.max_retained_jobs,
+        log_bytes: config.log_bytes.as_u64(),
         worker_secrets: config.required_token().cloned().into_iter().collect(),
     };
     Engine::start(settings, Arc::new(pipeline), Arc::clone(metrics) as _)

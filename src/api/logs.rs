@@ -19,6 +19,9 @@ use crate::jobs::JobRecord;
 
 const DEFAULT_LIMIT: usize = 1000;
 const MAX_LIMIT: usize = 10_000;
+/// Text in one answer or one batch of events, at most (a line is never split): with
+/// lines of up to 16 KiB, 10,000 of them would be 160 MB.
+const PAGE_BYTES: usize = 4 * 1024 * 1024;
 /// A comment line now and then keeps proxies from closing a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -88,7 +91,9 @@ pub(crate) async fn logs(
     // Read "finished" before the lines: no line is added after a job finishes, so
     // `done` can never be true while a line is still missing.
     let state = record.state();
-    let slice = record.log.slice(query.since.unwrap_or(0), limit);
+    let slice = record
+        .log
+        .slice(query.since.unwrap_or(0), limit, PAGE_BYTES);
     Ok(HttpResponse::Ok().json(LogPage {
         success: true,
         job_id: record.job.id.to_string(),
@@ -128,7 +133,7 @@ fn follow(
         loop {
             f.appended.borrow_and_update();
             let finished = f.record.state().is_finished();
-            let slice = f.record.log.slice(f.since, DEFAULT_LIMIT);
+            let slice = f.record.log.slice(f.since, DEFAULT_LIMIT, PAGE_BYTES);
             f.since = slice.next_seq;
             if !slice.lines.is_empty() {
                 return Some((Ok(events(&slice.lines)), f));

@@ -6,10 +6,12 @@
 //! A leaf: the engine keeps one per job and the API reads it, while the steps of a job
 //! write to it through a [`LogSink`] only.
 
+mod budget;
 mod ring;
 mod scrub;
 mod sink;
 
+pub(crate) use budget::LogBudget;
 pub(crate) use ring::{JobLog, LogLine, Stream};
 pub(crate) use scrub::Scrubber;
 pub(crate) use sink::LogSink;

@@ -13,7 +13,7 @@ use super::queue::JobQueue;
 use super::record::JobRecord;
 use super::registry::{Admission, AdmitError, Registry};
 use crate::domain::{ErrorCode, FailureCode, Job, JobFailure, Secret};
-use crate::joblog::{JobLog, Scrubber};
+use crate::joblog::{JobLog, LogBudget, Scrubber};
 
 #[derive(Debug, Clone)]
 pub(crate) struct EngineSettings {
@@ -22,6 +22,8 @@ pub(crate) struct EngineSettings {
     pub(crate) log_lines: usize,
     pub(crate) retention: Duration,
     pub(crate) max_retained: usize,
+    /// Bytes of log text all retained jobs keep together.
+    pub(crate) log_bytes: u64,
     /// Secrets that are not part of a job but must not reach a job's log either.
     pub(crate) worker_secrets: Vec<Secret>,
 }
@@ -36,6 +38,7 @@ pub(crate) struct Engine {
     executor: Executor,
     runner: Arc<dyn JobRunner>,
     events: Arc<dyn JobEvents>,
+    log_budget: Arc<LogBudget>,
     tracker: TaskTracker,
     /// Stops the executors from taking new jobs, and the pruner.
     stop: CancellationToken,
@@ -89,12 +92,13 @@ impl Engine {
             }
         });
         Arc::new(Self {
-            settings,
+            settings: settings.clone(),
             registry,
             queue,
             executor,
             runner,
             events,
+            log_budget: LogBudget::new(settings.log_bytes),
             tracker,
             stop,
             accepting: AtomicBool::new(true),
@@ -125,7 +129,7 @@ impl Engine {
     }
 
     /// A job's log, masking the job's secrets, the token it came with and the worker's.
-    fn new_log(&self, job: &Job, api_token: Option<&str>) -> JobLog {
+    fn new_log(&self, job: &Job, api_token: Option<&str>) -> Arc<JobLog> {
         let worker_secrets = self.settings.worker_secrets.iter().map(Secret::expose);
         let scrubber = Scrubber::new(
             job.secrets()
@@ -133,11 +137,16 @@ impl Engine {
                 .chain(api_token)
                 .chain(worker_secrets),
         );
-        JobLog::new(self.settings.log_lines, scrubber)
+        JobLog::new(self.settings.log_lines, scrubber, &self.log_budget)
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<Arc<JobRecord>> {
         self.registry.get(id)
+    }
+
+    /// Bytes of log text retained now, and the limit.
+    pub(crate) fn log_bytes(&self) -> (u64, u64) {
+        (self.log_budget.used(), self.log_budget.limit())
     }
 
     pub(crate) fn running(&self) -> usize {

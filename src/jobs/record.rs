@@ -34,7 +34,7 @@ pub(crate) struct JobRecord {
 }
 
 impl JobRecord {
-    pub(crate) fn new(job: Job, attempt: u32, log: JobLog) -> Self {
+    pub(crate) fn new(job: Job, attempt: u32, log: Arc<JobLog>) -> Self {
         static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let now = now_ms();
         Self {
@@ -42,7 +42,7 @@ impl JobRecord {
             job,
             attempt,
             created_at: now,
-            log: Arc::new(log),
+            log,
             cancel: CancellationToken::new(),
             cancel_reason: std::sync::OnceLock::new(),
             status: Mutex::new(Status {
@@ -120,6 +120,7 @@ impl JobRecord {
         s.finished_at = Some(now_ms());
         s.progress = None;
         drop(s);
+        self.log.seal();
         self.outcome.send_replace(Some(Arc::new(outcome)));
     }
 

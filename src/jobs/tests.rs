@@ -15,7 +15,7 @@ use super::{Engine, EngineSettings};
 use crate::domain::{
     Artifact, ErrorCode, FailureCode, Job, JobFailure, JobState, Outcome, parse_job,
 };
-use crate::joblog::{JobLog, Scrubber};
+use crate::joblog::{JobLog, LogBudget, Scrubber};
 
 fn job(id: &str) -> Job {
     parse_job(json!({
@@ -39,6 +39,7 @@ fn settings(executors: usize, queue_capacity: usize) -> EngineSettings {
         log_lines: 100,
         retention: Duration::from_secs(3600),
         max_retained: 100,
+        log_bytes: u64::MAX,
         worker_secrets: Vec::new(),
     }
 }
@@ -237,7 +238,11 @@ async fn retention_forgets_old_and_surplus_finished_jobs() {
     let registry = super::registry::Registry::new(Duration::from_secs(3600));
     let queue = super::queue::JobQueue::new(4);
     let record = admitted(registry.admit(job("old"), &queue, |j, a| {
-        JobRecord::new(j, a, JobLog::new(10, Scrubber::new([])))
+        JobRecord::new(
+            j,
+            a,
+            JobLog::new(10, Scrubber::new([]), &LogBudget::new(u64::MAX)),
+        )
     }));
     record.finish(Err(JobFailure {
         code: FailureCode::BuildFailed,

@@ -172,7 +172,7 @@ fn no_artifact(output: &std::path::Path) -> JobFailure {
 mod tests {
     use super::*;
     use crate::domain::parse_job;
-    use crate::joblog::{JobLog, Scrubber};
+    use crate::joblog::{JobLog, LogBudget, Scrubber};
 
     #[test]
     fn the_first_log_line_names_architecture_and_kind() {
@@ -196,7 +196,7 @@ mod tests {
                 "accessSecret": "s", "bucketName": "b"}
         }))
         .unwrap();
-        let log = Arc::new(JobLog::new(10, Scrubber::new([])));
+        let log = JobLog::new(10, Scrubber::new([]), &LogBudget::new(u64::MAX));
         pipeline.admitted(&job, &LogSink::new(Arc::clone(&log)));
         assert_eq!(log.texts(), ["Starting isocreator for rpi balena-raw"]);
     }

@@ -199,3 +199,60 @@ async fn a_last_event_id_past_the_end_sends_only_what_is_new() {
     assert_eq!(page["lines"], serde_json::json!([]));
     assert_eq!(page["done"], true);
 }
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} missing"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn all_retained_log_text_stays_within_its_budget() {
+    let s3 = start_s3().await;
+    // 100 lines of 16 KiB: 1.6 MB per job, against a budget of 2 MiB for all.
+    let app = spawn_worker("long-lines 100", &["--log-bytes", "2MiB"]).await;
+    for id in ["budget-1", "budget-2", "budget-3"] {
+        assert_eq!(app.submit(&job(id, &s3)).await.status(), 200);
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let used = metric(&metrics, "corebuild_log_bytes");
+    assert_eq!(
+        metric(&metrics, "corebuild_log_bytes_limit"),
+        2 * 1024 * 1024
+    );
+    assert!(used <= 2 * 1024 * 1024, "{used}");
+    // The oldest job's lines went first; the newest job kept all of its own.
+    let oldest = page(&app, "budget-1", "").await;
+    assert!(
+        oldest["firstSeq"].as_u64().unwrap() > 0,
+        "{}",
+        oldest["firstSeq"]
+    );
+    let newest = page(&app, "budget-3", "").await;
+    assert_eq!(newest["firstSeq"], 0);
+}
+
+#[tokio::test]
+async fn a_logs_answer_is_cut_at_four_mib_with_the_cursor_to_go_on() {
+    let s3 = start_s3().await;
+    let app = spawn_worker("long-lines 400", &[]).await;
+    assert_eq!(app.submit(&job("big-log", &s3)).await.status(), 200);
+    let first = page(&app, "big-log", "?limit=10000").await;
+    let text: usize = first["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap().len())
+        .sum();
+    assert!(text <= 4 * 1024 * 1024, "{text} bytes of text");
+    assert_eq!(first["done"], false);
+    let next = first["nextSeq"].as_u64().unwrap();
+    let second = page(&app, "big-log", &format!("?since={next}&limit=10000")).await;
+    assert_eq!(
+        seqs(&second)[0],
+        next,
+        "the cursor goes on where the page stopped"
+    );
+}

@@ -14,9 +14,12 @@ use hyper::{Method, Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 pub struct DiscardS3 {
     pub address: SocketAddr,
+    /// Also served over HTTPS here, with a certificate of [`crate::tls::TestCa`].
+    pub tls_address: SocketAddr,
     received: Arc<AtomicU64>,
 }
 
@@ -27,29 +30,54 @@ impl DiscardS3 {
     }
 }
 
-pub async fn start() -> DiscardS3 {
+pub async fn start(ca: &crate::tls::TestCa) -> DiscardS3 {
+    let received = Arc::new(AtomicU64::new(0));
+    let (address, tls_address) = (
+        serve(Arc::clone(&received), None).await,
+        serve(Arc::clone(&received), Some(ca.acceptor())).await,
+    );
+    DiscardS3 {
+        address,
+        tls_address,
+        received,
+    }
+}
+
+/// Serves the discard endpoint on a new loopback port, over TLS when given an acceptor.
+async fn serve(received: Arc<AtomicU64>, tls: Option<TlsAcceptor>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let received = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&received);
     tokio::spawn(async move {
         loop {
             let Ok((socket, _)) = listener.accept().await else {
                 continue;
             };
-            let counter = Arc::clone(&counter);
+            let counter = Arc::clone(&received);
             let service = hyper::service::service_fn(move |req| {
                 let counter = Arc::clone(&counter);
                 async move { Ok::<_, Infallible>(handle(req, &counter).await) }
             });
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let _ = ConnBuilder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(socket), service)
-                    .await;
+                let builder = ConnBuilder::new(TokioExecutor::new());
+                match tls {
+                    Some(tls) => {
+                        if let Ok(stream) = tls.accept(socket).await {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
+                    None => {
+                        let _ = builder
+                            .serve_connection(TokioIo::new(socket), service)
+                            .await;
+                    }
+                }
             });
         }
     });
-    DiscardS3 { address, received }
+    address
 }
 
 async fn handle(req: Request<Incoming>, received: &AtomicU64) -> Response<Full<Bytes>> {

@@ -9,19 +9,23 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::discard_s3::DiscardS3;
-use crate::worker::Worker;
+use crate::tls::TestCa;
+use crate::worker::{Endpoint, Worker};
 
 const MIB: u64 = 1024 * 1024;
+const GIB: u64 = 1024 * MIB;
 
-pub const HASH_ONLY: &str = "hash only (read + SHA-256, one thread)";
+/// The machine's limit: a tool that is not the worker hashing the same cached file.
+pub const OPENSSL_DGST: &str = "openssl dgst -sha256 (the machine's limit)";
+pub const WORKER_HASH: &str = "the worker's hasher alone (aws-lc-rs, read + SHA-256)";
 pub const COREBUILD: &str = "corebuild, unsigned payload";
-pub const COREBUILD_SIGNED: &str = "corebuild, signed payload";
-pub const SHA256SUM: &str = "sha256sum";
+pub const COREBUILD_SIGNED: &str = "corebuild, signed payload (plain HTTP default)";
+pub const COREBUILD_TLS: &str = "corebuild over TLS, unsigned payload (TLS default)";
+pub const TWO_JOBS: &str = "corebuild, two jobs at once (size is each job's)";
 pub const AWS_CP: &str = "aws s3 cp";
-pub const SHA256SUM_AWS_CP: &str = "sha256sum + aws s3 cp";
+pub const OPENSSL_AWS_CP: &str = "openssl dgst + aws s3 cp";
 pub const RCLONE: &str = "rclone copyto";
 
 /// One contender at one size: the median of its runs.
@@ -33,15 +37,40 @@ pub struct Measured {
     pub peak_rss_mib: Option<f64>,
 }
 
-pub async fn measure(dir: &Path, s3: &DiscardS3, size: u64, runs: usize) -> Vec<Measured> {
+pub async fn measure(
+    dir: &Path,
+    s3: &DiscardS3,
+    ca: &TestCa,
+    size: u64,
+    runs: usize,
+) -> Vec<Measured> {
     let artifact = make_artifact(dir, size);
     let mut samples: Vec<(&'static str, f64, Option<f64>)> = Vec::new();
+    let plain = Endpoint::from(s3.address);
+    let tls = Endpoint {
+        address: s3.tls_address,
+        tls: true,
+    };
     for run in 0..runs {
         eprintln!("  {} run {}/{runs}", human(size), run + 1);
-        samples.push((HASH_ONLY, hash_only(&artifact), None));
-        for (what, unsigned) in [(COREBUILD, true), (COREBUILD_SIGNED, false)] {
+        let path = artifact.to_str().unwrap();
+        let openssl = timed(Command::new("openssl").args(["dgst", "-sha256", path]));
+        if let Some(seconds) = openssl {
+            samples.push((OPENSSL_DGST, seconds, None));
+        }
+        samples.push((WORKER_HASH, worker_hash(&artifact), None));
+        let contenders = [
+            (COREBUILD, plain, "true"),
+            (COREBUILD_SIGNED, plain, "false"),
+            (COREBUILD_TLS, tls, "true"),
+        ];
+        for (what, endpoint, unsigned) in contenders {
             let before = s3.received();
-            let (seconds, rss) = corebuild(dir, &artifact, s3.address, unsigned).await;
+            let env = [
+                ("COREBUILD_UPLOAD_UNSIGNED_PAYLOAD", unsigned),
+                ("SSL_CERT_FILE", ca.ca_file.to_str().unwrap()),
+            ];
+            let (seconds, rss) = corebuild(dir, &artifact, endpoint, &env).await;
             assert_eq!(
                 s3.received() - before,
                 size,
@@ -49,17 +78,16 @@ pub async fn measure(dir: &Path, s3: &DiscardS3, size: u64, runs: usize) -> Vec<
             );
             samples.push((what, seconds, Some(rss)));
         }
-        let path = artifact.to_str().unwrap();
-        let sha256sum = timed(Command::new("sha256sum").arg(path));
-        let aws = timed(&mut aws_cp(path, s3.address));
-        if let Some(seconds) = sha256sum {
-            samples.push((SHA256SUM, seconds, None));
+        if size == 2 * GIB {
+            let (seconds, rss) = two_jobs(dir, &artifact, plain, size).await;
+            samples.push((TWO_JOBS, seconds, Some(rss)));
         }
+        let aws = timed(&mut aws_cp(path, s3.address));
         if let Some(seconds) = aws {
             samples.push((AWS_CP, seconds, None));
         }
-        if let (Some(a), Some(b)) = (sha256sum, aws) {
-            samples.push((SHA256SUM_AWS_CP, a + b, None));
+        if let (Some(a), Some(b)) = (openssl, aws) {
+            samples.push((OPENSSL_AWS_CP, a + b, None));
         }
         if let Some(seconds) = timed(&mut rclone_copyto(path, s3.address)) {
             samples.push((RCLONE, seconds, None));
@@ -68,12 +96,14 @@ pub async fn measure(dir: &Path, s3: &DiscardS3, size: u64, runs: usize) -> Vec<
     std::fs::remove_file(&artifact).unwrap();
 
     let order = [
-        HASH_ONLY,
+        OPENSSL_DGST,
+        WORKER_HASH,
         COREBUILD,
         COREBUILD_SIGNED,
-        SHA256SUM,
+        COREBUILD_TLS,
+        TWO_JOBS,
         AWS_CP,
-        SHA256SUM_AWS_CP,
+        OPENSSL_AWS_CP,
         RCLONE,
     ];
     order
@@ -139,12 +169,12 @@ fn make_artifact(dir: &Path, size: u64) -> PathBuf {
     path
 }
 
-/// The limit: read the file and hash it on one thread, nothing else.
-fn hash_only(path: &Path) -> f64 {
+/// The worker's SHA-256 implementation alone: read the file and hash it on one thread.
+fn worker_hash(path: &Path) -> f64 {
     let started = Instant::now();
     let mut file = std::fs::File::open(path).unwrap();
     let mut buf = vec![0u8; 16 * MIB as usize];
-    let mut hasher = Sha256::new();
+    let mut hasher = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     loop {
         let n = file.read(&mut buf).unwrap();
         if n == 0 {
@@ -152,7 +182,7 @@ fn hash_only(path: &Path) -> f64 {
         }
         hasher.update(&buf[..n]);
     }
-    std::hint::black_box(hasher.finalize());
+    std::hint::black_box(hasher.finish());
     started.elapsed().as_secs_f64()
 }
 
@@ -210,20 +240,40 @@ fn rclone_copyto(path: &str, endpoint: SocketAddr) -> Command {
 
 /// One job through a fresh release worker: (upload seconds from the job's own log line,
 /// the worker's VmHWM in MiB).
-async fn corebuild(dir: &Path, artifact: &Path, s3: SocketAddr, unsigned: bool) -> (f64, f64) {
-    let unsigned = unsigned.to_string();
+async fn corebuild(dir: &Path, artifact: &Path, s3: Endpoint, env: &[(&str, &str)]) -> (f64, f64) {
+    let worker = Worker::start(dir, &format!("link '{}'", artifact.display()), env).await;
+    let answer = worker.run_job("bench-upload", s3).await;
+    let seconds = upload_seconds(&answer);
+    let rss = worker.memory_mib("VmHWM");
+    worker.stop().await;
+    (seconds, rss)
+}
+
+/// Two jobs of the same artifact uploading at once through one worker with two
+/// executors: (seconds from the first upload's start to the last one's end, VmHWM).
+async fn two_jobs(dir: &Path, artifact: &Path, s3: Endpoint, size: u64) -> (f64, f64) {
     let worker = Worker::start(
         dir,
         &format!("link '{}'", artifact.display()),
-        &[("COREBUILD_UPLOAD_UNSIGNED_PAYLOAD", unsigned.as_str())],
+        &[
+            ("COREBUILD_MAX_CONCURRENCY", "2"),
+            ("COREBUILD_UPLOAD_UNSIGNED_PAYLOAD", "true"),
+        ],
     )
     .await;
-    let answer = worker.run_job("bench-upload", s3).await;
-    let seconds = answer["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
+    let (a, b) = tokio::join!(worker.run_job("bench-a", s3), worker.run_job("bench-b", s3));
+    let spans: Vec<(u64, u64)> = [&a, &b].into_iter().map(upload_span).collect();
+    let start = spans.iter().map(|s| s.0).min().unwrap();
+    let end = spans.iter().map(|s| s.1).max().unwrap();
+    let rss = worker.memory_mib("VmHWM");
+    worker.stop().await;
+    assert!(size > 0);
+    ((end - start) as f64 / 1000.0, rss)
+}
+
+/// The upload's seconds, from the job's "Uploaded … in X s" line.
+fn upload_seconds(answer: &Value) -> f64 {
+    log_lines(answer)
         .find_map(|l| {
             l.strip_prefix("Uploaded ")?
                 .split(" in ")
@@ -233,8 +283,23 @@ async fn corebuild(dir: &Path, artifact: &Path, s3: SocketAddr, unsigned: bool) 
                 .parse::<f64>()
                 .ok()
         })
-        .expect("the job logged its upload time");
-    let rss = worker.memory_mib("VmHWM");
-    worker.stop().await;
-    (seconds, rss)
+        .expect("the job logged its upload time")
+}
+
+/// When the upload started and ended (ms), by the times of its two log lines, read
+/// back from the job's log.
+fn upload_span(answer: &Value) -> (u64, u64) {
+    let end = answer["artifact"]["createdAt"]
+        .as_u64()
+        .expect("an artifact");
+    let seconds = upload_seconds(answer);
+    (end - (seconds * 1000.0) as u64, end)
+}
+
+fn log_lines(answer: &Value) -> impl Iterator<Item = &str> {
+    answer["logs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
 }

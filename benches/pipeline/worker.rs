@@ -80,7 +80,7 @@ impl Worker {
     }
 
     /// Submits a job and waits for its result (the synchronous route).
-    pub async fn run_job(&self, id: &str, s3: std::net::SocketAddr) -> Value {
+    pub async fn run_job(&self, id: &str, s3: impl Into<Endpoint>) -> Value {
         let answer: Value = self
             .http
             .post(self.url("/corebuild/v1/jobs/baseos-image"))
@@ -96,7 +96,7 @@ impl Worker {
     }
 
     /// Submits a job without waiting (`Prefer: respond-async`).
-    pub async fn submit_async(&self, id: &str, s3: std::net::SocketAddr, token: &str) {
+    pub async fn submit_async(&self, id: &str, s3: impl Into<Endpoint>, token: &str) {
         let status = self
             .http
             .post(self.url("/corebuild/v1/jobs/baseos-image"))
@@ -172,12 +172,35 @@ impl Worker {
     }
 }
 
-fn job(id: &str, s3: std::net::SocketAddr) -> Value {
+/// Where a job uploads to: the discard endpoint over plain HTTP or over TLS.
+#[derive(Clone, Copy)]
+pub struct Endpoint {
+    pub address: std::net::SocketAddr,
+    pub tls: bool,
+}
+
+impl From<std::net::SocketAddr> for Endpoint {
+    fn from(address: std::net::SocketAddr) -> Self {
+        Self {
+            address,
+            tls: false,
+        }
+    }
+}
+
+fn job(id: &str, s3: impl Into<Endpoint>) -> Value {
+    let s3 = s3.into();
+    // The certificate is for `localhost`.
+    let endpoint = if s3.tls {
+        format!("localhost:{}", s3.address.port())
+    } else {
+        s3.address.to_string()
+    };
     json!({ "job": {
         "id": id,
         "architecture": "amd64", "imageKind": "ubuntu-iso",
         "cloudlyUrl": "https://cloudly.example.com", "provisioningToken": "bench-token",
-        "s3Descriptor": { "endpoint": s3.to_string(), "useSsl": false,
+        "s3Descriptor": { "endpoint": endpoint, "useSsl": s3.tls,
             "accessKey": "bench", "accessSecret": "bench-secret", "bucketName": "bench" }
     }})
 }

@@ -1,5 +1,5 @@
-//! The command line: `corebuild` (or `corebuild serve`) runs the worker; the other
-//! subcommands are a client of a running worker.
+//! The command line: `corebuild serve` (or `corebuild` alone) runs the worker; the
+//! other subcommands are a client of a running worker, with options of their own.
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
@@ -7,20 +7,26 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::client::ClientCommand;
 use crate::config::{Config, name_the_variable};
 
+/// Shown under the top-level help, where clap would otherwise list no client option.
+const CLIENT_HELP: &str = "\
+Every command but `serve` is a client of a running worker and takes:
+  --url <URL>        the worker [env: COREBUILD_URL] [default: http://127.0.0.1:3060]
+  --token <TOKEN>    the token to send [env: COREBUILD_TOKEN]
+  --ca-file <FILE>   CA certificate(s) to trust for an https:// URL [env: COREBUILD_CA_FILE]
+  --json             JSON on stdout instead of text
+Exit status: 0 all went well, 1 the job failed or was cancelled, 2 the worker could not
+be reached or refused. `corebuild serve --help` lists the worker's settings.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "corebuild",
     version,
-    about = "Build worker for serve.zone BaseOS images"
+    about = "Build worker for serve.zone BaseOS images",
+    after_help = CLIENT_HELP
 )]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-
-    /// With no subcommand, corebuild serves: the same options as `serve`.
-    #[command(flatten)]
-    pub serve: Config,
 }
 
 pub enum Action {
@@ -30,21 +36,22 @@ pub enum Action {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the worker's HTTP service (the default).
-    Serve(Config),
-    /// The client subcommands, talking to a running worker.
+    /// Run the worker (what `corebuild` alone does, configured from the environment).
+    Serve(Box<Config>),
     #[command(flatten)]
     Client(ClientCommand),
 }
 
 impl Cli {
     /// Parses the process's arguments and environment; on a bad value prints an error
-    /// that names the environment variable and exits non-zero.
-    pub fn parse_or_exit() -> Self {
-        Self::try_parse_from_args(std::env::args_os()).unwrap_or_else(|message| {
-            eprint!("{message}");
-            std::process::exit(2)
-        })
+    /// that names the environment variable and exits with status 2.
+    pub fn parse_or_exit() -> Action {
+        Self::try_parse_from_args(std::env::args_os())
+            .and_then(Cli::into_action)
+            .unwrap_or_else(|message| {
+                eprint!("{message}");
+                std::process::exit(2)
+            })
     }
 
     /// Like [`Cli::parse_or_exit`] but returns the rendered message, for tests.
@@ -68,20 +75,23 @@ impl Cli {
         }
     }
 
-    /// What to do: serve (the default), or act as a client of a running worker.
-    pub fn into_action(self) -> Action {
+    /// What to do: serve (the default, then configured from the environment alone), or
+    /// act as a client of a running worker.
+    pub fn into_action(self) -> Result<Action, String> {
         match self.command {
-            Some(Command::Serve(config)) => Action::Serve(Box::new(config)),
-            None => Action::Serve(Box::new(self.serve)),
-            Some(Command::Client(command)) => Action::Client(command),
+            Some(Command::Serve(config)) => Ok(Action::Serve(config)),
+            Some(Command::Client(command)) => Ok(Action::Client(command)),
+            None => Config::from_env()
+                .map(|config| Action::Serve(Box::new(config)))
+                .map_err(|e| e.to_string()),
         }
     }
 
-    /// The configuration to serve with; panics for a client subcommand (tests only).
+    /// The configuration of a `serve` command line; panics otherwise (tests only).
     pub fn into_serve_config(self) -> Config {
-        match self.into_action() {
-            Action::Serve(config) => *config,
-            Action::Client(_) => panic!("not a serve command line"),
+        match self.command {
+            Some(Command::Serve(config)) => *config,
+            _ => panic!("not a serve command line"),
         }
     }
 }
@@ -92,16 +102,18 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_the_flag_and_the_variable() {
-        let message = Cli::try_parse_from_args(["corebuild", "--port", "abc"]).unwrap_err();
+        let message =
+            Cli::try_parse_from_args(["corebuild", "serve", "--port", "abc"]).unwrap_err();
         assert!(message.contains("COREBUILD_PORT (--port)"), "{message}");
         assert!(message.contains("'abc'"), "{message}");
     }
 
     #[test]
-    fn serve_is_the_default_subcommand() {
-        let plain = Cli::try_parse_from_args(["corebuild", "--port", "4000"]).unwrap();
-        assert_eq!(plain.into_serve_config().port, 4000);
-        let explicit = Cli::try_parse_from_args(["corebuild", "serve", "--port", "4001"]).unwrap();
-        assert_eq!(explicit.into_serve_config().port, 4001);
+    fn serve_takes_the_workers_options_and_clients_do_not() {
+        let serve = Cli::try_parse_from_args(["corebuild", "serve", "--port", "4001"]).unwrap();
+        assert_eq!(serve.into_serve_config().port, 4001);
+        assert!(Cli::try_parse_from_args(["corebuild", "--port", "4000"]).is_err());
+        assert!(Cli::try_parse_from_args(["corebuild", "status", "--port", "1", "x"]).is_err());
+        assert!(Cli::try_parse_from_args(["corebuild", "status", "job-1", "--json"]).is_ok());
     }
 }

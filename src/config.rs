@@ -182,8 +182,10 @@ pub(crate) fn name_the_variable(err: &clap::Error, command: &clap::Command) -> S
         .next()
         .unwrap_or(arg)
         .trim_start_matches("--");
-    let env = command
-        .get_arguments()
+    // The argument may belong to a subcommand (`serve`).
+    let commands = std::iter::once(command).chain(command.get_subcommands());
+    let env = commands
+        .flat_map(|c| c.get_arguments())
         .find(|a| a.get_long() == Some(long))
         .and_then(|a| a.get_env())
         .and_then(|e| e.to_str());

@@ -3,14 +3,14 @@
 use std::process::ExitCode;
 
 use corebuild::cli::{Action, Cli};
-use corebuild::client::{self, ClientCommand, Exit};
+use corebuild::client::{self, ClientCommand};
 use corebuild::startup::Application;
 use corebuild::{isocreator, shutdown, telemetry};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Cli::parse_or_exit().into_action() {
+    let config = match Cli::parse_or_exit() {
         Action::Serve(config) => *config,
         Action::Client(command) => return client(command).await,
     };
@@ -31,7 +31,8 @@ async fn main() -> ExitCode {
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(err) => {
-            tracing::error!("start-up failed: {err}");
+            // Once, on stderr: a person sees it, and under systemd it is in the
+            // journal as well.
             eprintln!("corebuild: start-up failed: {err}");
             return ExitCode::FAILURE;
         }
@@ -54,19 +55,8 @@ async fn main() -> ExitCode {
 }
 
 /// Exit status 0 when the call (and the job, where one is watched) went well, 1 when
-/// the job failed or was cancelled, 2 when the worker could not be reached or refused.
+/// the job failed or was cancelled, 2 when the worker could not be reached or refused,
+/// 130 when interrupted.
 async fn client(command: ClientCommand) -> ExitCode {
-    match client::run(command).await {
-        Ok(Exit::Ok) => ExitCode::SUCCESS,
-        Ok(Exit::JobFailed) => ExitCode::from(1),
-        Err(err) => {
-            eprintln!("corebuild: {err}");
-            if let client::ClientError::Refused { body, .. } = &err
-                && body.get("logs").is_some()
-            {
-                eprintln!("{body}");
-            }
-            ExitCode::from(2)
-        }
-    }
+    ExitCode::from(client::run(command).await.code())
 }

@@ -1,28 +1,39 @@
-//! The `corebuild` command line as a client of a running worker: a thin layer over
-//! the HTTP API, for operators at a terminal and for scripts (`--json`).
+//! The `corebuild` command line as a client of a running worker: a thin layer over the
+//! HTTP API (docs/api.md), for operators at a terminal and for scripts (`--json`).
+//!
+//! Results go to stdout; progress (state changes, the upload bar) goes to stderr and
+//! only when it is a terminal, so a script that reads stdout gets the result alone.
 
+mod api;
 mod commands;
+mod human;
+mod progress;
 mod sse;
 
+use std::path::PathBuf;
+
 use clap::{Args, Subcommand};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::domain::{JobState, Secret};
-
-pub use commands::run;
 
 /// Where the worker is and how to talk to it.
 #[derive(Debug, Clone, Args)]
 pub struct Connection {
-    /// The worker's base URL.
+    /// The worker's base URL (http:// or https://).
     #[arg(long, env = "COREBUILD_URL", default_value = "http://127.0.0.1:3060")]
     pub url: String,
 
-    /// The worker's token, when it has one.
+    /// The token to send to the worker, when it requires one.
     #[arg(long, env = "COREBUILD_TOKEN", hide_env_values = true)]
     pub token: Option<Secret>,
 
-    /// Print the worker's JSON answers instead of a summary.
+    /// PEM file of CA certificates to trust for an https:// URL (beside the system's).
+    #[arg(long, env = "COREBUILD_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Print JSON on stdout instead of text: the worker's answers, one log line per
+    /// line when following, and errors too.
     #[arg(long)]
     pub json: bool,
 }
@@ -34,10 +45,9 @@ pub enum ClientCommand {
         #[command(flatten)]
         conn: Connection,
     },
-    /// Submit a job from a JSON file: the job object, or `{"job": {...}}`.
+    /// Submit a job from a JSON file: the job object, or `{"job": {...}}` as the API
+    /// takes it.
     Submit {
-        #[command(flatten)]
-        conn: Connection,
         /// Path of the job file, or `-` for standard input.
         file: String,
         /// Wait for the result (the blocking call) instead of returning at once.
@@ -46,43 +56,62 @@ pub enum ClientCommand {
         /// Stream the job's log until it ends, with the upload's progress.
         #[arg(long)]
         follow: bool,
+        #[command(flatten)]
+        conn: Connection,
     },
     /// Show one job.
     Status {
+        /// The job's id.
         id: String,
         #[command(flatten)]
         conn: Connection,
     },
     /// List the retained jobs, newest first.
     Jobs {
-        #[command(flatten)]
-        conn: Connection,
         /// Only jobs in this state.
         #[arg(long)]
         state: Option<JobState>,
+        #[command(flatten)]
+        conn: Connection,
     },
     /// Print a job's log.
     Logs {
+        /// The job's id.
         id: String,
-        #[command(flatten)]
-        conn: Connection,
         /// Keep streaming until the job ends.
         #[arg(long)]
         follow: bool,
+        #[command(flatten)]
+        conn: Connection,
     },
     /// Cancel a queued, running or uploading job.
     Cancel {
+        /// The job's id.
         id: String,
         #[command(flatten)]
         conn: Connection,
     },
 }
 
+impl ClientCommand {
+    fn connection(&self) -> &Connection {
+        match self {
+            Self::Capabilities { conn }
+            | Self::Submit { conn, .. }
+            | Self::Status { conn, .. }
+            | Self::Jobs { conn, .. }
+            | Self::Logs { conn, .. }
+            | Self::Cancel { conn, .. } => conn,
+        }
+    }
+}
+
 /// A client call that could not be made or was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot reach the worker: {0}")]
-    Http(#[from] reqwest::Error),
+    /// No answer: the message says what failed and how to point elsewhere.
+    #[error("{0}")]
+    Unreachable(String),
     #[error("{0}")]
     Input(String),
     #[error("{status}: {message} ({code})")]
@@ -94,9 +123,65 @@ pub enum ClientError {
     },
 }
 
-/// How the command ended, as its exit status.
+impl ClientError {
+    /// The error as JSON, for `--json`: the worker's own error body when it refused,
+    /// else an object of the same shape.
+    fn to_json(&self) -> Value {
+        match self {
+            Self::Refused { body, .. } => body.clone(),
+            Self::Unreachable(message) => {
+                json!({ "success": false, "error": message, "code": "unreachable" })
+            }
+            Self::Input(message) => {
+                json!({ "success": false, "error": message, "code": "invalid_input" })
+            }
+        }
+    }
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     Ok,
     /// The job failed, timed out or was cancelled.
     JobFailed,
+    /// The worker could not be reached, or refused the call.
+    Refused,
+    /// Ctrl-C; the job, if any, goes on.
+    Interrupted,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Ok => 0,
+            Self::JobFailed => 1,
+            Self::Refused => 2,
+            Self::Interrupted => 130,
+        }
+    }
+}
+
+/// Runs one client command; errors are reported here (on stdout as JSON with
+/// `--json`, else on stderr) and become exit status 2.
+pub async fn run(command: ClientCommand) -> Exit {
+    let json = command.connection().json;
+    match commands::run(command).await {
+        Ok(exit) => exit,
+        Err(err) => {
+            if json {
+                println!("{}", err.to_json());
+            } else {
+                eprintln!("corebuild: {err}");
+                if let ClientError::Refused { body, .. } = &err
+                    && let Some(logs) = body.get("logs").and_then(Value::as_array)
+                {
+                    for line in logs.iter().filter_map(Value::as_str) {
+                        eprintln!("{line}");
+                    }
+                }
+            }
+            Exit::Refused
+        }
+    }
 }

@@ -42,10 +42,18 @@ pub(super) async fn upload(
         attributes: object.attributes.clone(),
         ..PutMultipartOptions::default()
     };
-    // Dropped when `stop` fires: no upload id came back, so there is nothing to abort.
+    let create = object.store.put_multipart_opts(object.path, opts);
+    tokio::pin!(create);
     let mut upload = tokio::select! {
-        created = object.store.put_multipart_opts(object.path, opts) => created?,
-        err = stop.fired() => return Err(err),
+        created = &mut create => created?,
+        err = stop.fired() => {
+            // The store may have made the upload already: give the answer a moment,
+            // and abort what it made; a silent store gets no more than that.
+            if let Ok(Ok(mut made)) = tokio::time::timeout(AFTER_STOP, create).await {
+                let _ = tokio::time::timeout(AFTER_STOP, made.abort()).await;
+            }
+            return Err(err);
+        }
     };
     let result = send_parts(upload.as_mut(), file.to_owned(), parts, progress, stop).await;
     if let Err(err) = &result {

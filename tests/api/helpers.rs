@@ -71,6 +71,7 @@ impl Drop for TestApp {
 pub fn config_with(workdir: &TempDir, extra: &[&str]) -> Config {
     let mut args = vec![
         "corebuild".to_owned(),
+        "serve".to_owned(),
         "--bind".to_owned(),
         "127.0.0.1".to_owned(),
         "--port".to_owned(),

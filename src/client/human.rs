@@ -1,0 +1,247 @@
+//! The worker's answers as text for people: local times with how long ago, sizes in
+//! binary units, queue places counted from 1, aligned columns.
+
+use bytesize::ByteSize;
+use chrono::{Local, TimeZone};
+use serde_json::Value;
+
+/// `128.0 MiB`.
+pub(super) fn size(bytes: u64) -> String {
+    ByteSize::b(bytes).display().iec().to_string()
+}
+
+/// `2026-11-27 20:13:05 (3 min ago)` for epoch milliseconds, in local time.
+pub(super) fn time(ms: u64) -> String {
+    let Some(at) = i64::try_from(ms)
+        .ok()
+        .and_then(|ms| Local.timestamp_millis_opt(ms).single())
+    else {
+        return ms.to_string();
+    };
+    let ago = Local::now().signed_duration_since(at).num_seconds();
+    format!("{} ({})", at.format("%Y-%m-%d %H:%M:%S"), ago_text(ago))
+}
+
+fn ago_text(seconds: i64) -> String {
+    match seconds {
+        s if s < 0 => "just now".to_owned(),
+        s if s < 60 => format!("{s} s ago"),
+        s if s < 3600 => format!("{} min ago", s / 60),
+        s if s < 86_400 => format!("{} h ago", s / 3600),
+        s => format!("{} d ago", s / 86_400),
+    }
+}
+
+/// A waiting job's place: `next` for 0, else `3rd`-style counting from 1.
+pub(super) fn queue_place(position: u64) -> String {
+    if position == 0 {
+        return "next in the queue".to_owned();
+    }
+    let n = position + 1;
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix} in the queue")
+}
+
+/// Rows under a header, each column as wide as its widest cell.
+pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let mut out = vec![line(header.to_vec())];
+    out.extend(
+        rows.iter()
+            .map(|r| line(r.iter().map(String::as_str).collect())),
+    );
+    out.join("\n")
+}
+
+/// One line: `job ID (arch kind, attempt N): state`, and what the state adds.
+pub(super) fn status_line(s: &Value) -> String {
+    let mut out = format!(
+        "job {} ({} {}, attempt {}): {}",
+        s["id"].as_str().unwrap_or("?"),
+        s["architecture"].as_str().unwrap_or("?"),
+        s["imageKind"].as_str().unwrap_or("?"),
+        s["attempt"],
+        s["state"].as_str().unwrap_or("?")
+    );
+    if let Some(position) = s["queuePosition"].as_u64() {
+        out.push_str(&format!(", {}", queue_place(position)));
+    }
+    if let (Some(done), Some(total)) = (
+        s["progress"]["bytesDone"].as_u64(),
+        s["progress"]["bytesTotal"].as_u64(),
+    ) {
+        let percent = (done * 100).checked_div(total).unwrap_or(100);
+        out.push_str(&format!(
+            ", uploaded {} of {} ({percent}%)",
+            size(done),
+            size(total)
+        ));
+    }
+    out
+}
+
+/// The whole status: the line above, its times, artifact or error.
+pub(super) fn status(s: &Value) -> String {
+    let mut out = status_line(s);
+    for (label, field) in [
+        ("created ", "createdAt"),
+        ("started ", "startedAt"),
+        ("finished", "finishedAt"),
+    ] {
+        if let Some(ms) = s[field].as_u64() {
+            out.push_str(&format!("\n{label}  {}", time(ms)));
+        }
+    }
+    if s["artifact"].is_object() {
+        out.push('\n');
+        out.push_str(&artifact(&s["artifact"]));
+    }
+    if s["error"].is_object() {
+        out.push_str(&format!(
+            "\nerror {}: {}",
+            s["error"]["code"].as_str().unwrap_or("?"),
+            s["error"]["message"].as_str().unwrap_or("?")
+        ));
+    }
+    out
+}
+
+pub(super) fn artifact(a: &Value) -> String {
+    format!(
+        "artifact s3://{}/{} ({}, {})\nsha256   {}",
+        a["bucketName"].as_str().unwrap_or("?"),
+        a["key"].as_str().unwrap_or("?"),
+        a["size"].as_u64().map_or_else(|| "?".to_owned(), size),
+        a["contentType"].as_str().unwrap_or("?"),
+        a["sha256"].as_str().unwrap_or("?")
+    )
+}
+
+pub(super) fn jobs(list: &Value) -> String {
+    let rows: Vec<Vec<String>> = list["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|job| {
+            vec![
+                job["id"].as_str().unwrap_or("?").to_owned(),
+                job["state"].as_str().unwrap_or("?").to_owned(),
+                job["attempt"].to_string(),
+                job["createdAt"]
+                    .as_u64()
+                    .map_or_else(|| "?".to_owned(), time),
+            ]
+        })
+        .collect();
+    table(&["ID", "STATE", "ATTEMPT", "CREATED"], &rows)
+}
+
+pub(super) fn capabilities(c: &Value) -> String {
+    let join = |list: &Value| {
+        list.as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let rows = [
+        ("worker", c["workerId"].as_str().unwrap_or("?").to_owned()),
+        ("version", c["version"].as_str().unwrap_or("?").to_owned()),
+        ("accepting", c["acceptingJobs"].to_string()),
+        (
+            "token",
+            match c["authRequired"].as_bool() {
+                Some(false) => "not required".to_owned(),
+                _ => "required".to_owned(),
+            },
+        ),
+        (
+            "jobs",
+            format!(
+                "{} running, {} queued (pool {}, queue {})",
+                c["runningJobs"], c["queuedJobs"], c["maxConcurrentJobs"], c["queueCapacity"]
+            ),
+        ),
+        (
+            "machine",
+            format!(
+                "{} cores, {} GiB memory, {} GiB free in {}",
+                c["cpuCores"],
+                c["memoryGb"],
+                c["diskFreeGb"],
+                c["workdir"].as_str().unwrap_or("?")
+            ),
+        ),
+        (
+            "builds",
+            format!(
+                "{} for {}",
+                join(&c["supportedImageKinds"]),
+                join(&c["supportedArchitectures"])
+            ),
+        ),
+        ("features", join(&c["features"])),
+    ];
+    rows.iter()
+        .map(|(label, value)| format!("{label:<11} {value}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readable_sizes_places_and_ages() {
+        assert_eq!(size(134_217_728), "128.0 MiB");
+        assert_eq!(queue_place(0), "next in the queue");
+        assert_eq!(queue_place(1), "2nd in the queue");
+        assert_eq!(queue_place(10), "11th in the queue");
+        assert_eq!(queue_place(20), "21st in the queue");
+        assert_eq!(ago_text(5), "5 s ago");
+        assert_eq!(ago_text(7200), "2 h ago");
+    }
+
+    #[test]
+    fn columns_line_up() {
+        let rows = vec![
+            vec!["a-long-job-id".to_owned(), "queued".to_owned()],
+            vec!["b".to_owned(), "succeeded".to_owned()],
+        ];
+        let text = table(&["ID", "STATE"], &rows);
+        let starts: Vec<usize> = text
+            .lines()
+            .map(|l| l.find(['q', 's', 'S']).unwrap())
+            .collect();
+        assert!(starts.windows(2).all(|w| w[0] == w[1]), "{text}");
+    }
+}

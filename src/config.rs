@@ -34,6 +34,15 @@ pub struct Config {
     #[arg(long, env = "COREBUILD_TOKEN", hide_env_values = true)]
     pub token: Option<Secret>,
 
+    /// PEM certificate chain: with COREBUILD_TLS_KEY, the API is served over HTTPS
+    /// (both read again on SIGHUP).
+    #[arg(long, env = "COREBUILD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of COREBUILD_TLS_CERT.
+    #[arg(long, env = "COREBUILD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Folder for job workspaces; created at start-up when missing.
     #[arg(long, env = "COREBUILD_WORKDIR", default_value = ".nogit/workdir")]
     pub workdir: PathBuf,

@@ -22,7 +22,8 @@
 //!   [`Application`] built from them; [`shutdown`], [`telemetry`] and `systemd` for
 //!   `main`.
 //! - [`client`]: the other subcommands, a client of a running worker.
-//! - `machine` (host facts and the pool size), `time` (epoch milliseconds).
+//! - `machine` (host facts and the pool size), `time` (epoch milliseconds), [`tls`]
+//!   (HTTPS on the API, the certificate read again on SIGHUP).
 //!
 //! Dependencies point down this list and never back: `domain` is a leaf, `jobs`
 //! takes only `domain` and `joblog`, and only `startup` knows every module.
@@ -63,6 +64,7 @@ pub mod startup;
 mod systemd;
 pub mod telemetry;
 mod time;
+pub mod tls;
 mod upload;
 
 pub use config::Config;

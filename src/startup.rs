@@ -18,6 +18,7 @@ use crate::jobs::{Engine, EngineSettings};
 use crate::machine::{MachineFacts, executor_size, raise_fd_limit};
 use crate::metrics::Metrics;
 use crate::pipeline::BuildPipeline;
+use crate::tls::{Certificates, TlsError};
 use crate::upload::UploadSettings;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,8 @@ pub enum StartupError {
     Machine(io::Error),
     #[error(transparent)]
     Command(#[from] CommandError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A bound, not yet running, worker. Binding happens in [`Application::build`], so the
@@ -40,6 +43,8 @@ pub enum StartupError {
 pub struct Application {
     address: SocketAddr,
     server: Server,
+    /// Read again on SIGHUP while serving, when the API is served over HTTPS.
+    certificates: Option<Arc<Certificates>>,
     engine: Arc<Engine>,
     grace: Duration,
 }
@@ -82,7 +87,21 @@ impl Application {
             1024
         });
         let connections = connection_limit(fd_limit, pool.get(), config.upload_concurrency.get());
-        let (server, address) = http_server(&config, state.clone(), connections)?;
+        let certificates = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Certificates::load(cert, key)?),
+            (None, None) => None,
+            _ => return Err(TlsError::Incomplete.into()),
+        };
+        let (server, address) =
+            http_server(&config, state.clone(), connections, certificates.as_ref())?;
+        if config.required_token().is_none() && !address.ip().is_loopback() {
+            tracing::warn!(
+                %address,
+                "NO TOKEN: COREBUILD_TOKEN is not set, so anyone who can reach this address \
+                 can submit jobs and read their status and logs; set one (e.g. \
+                 `openssl rand -hex 32`) or listen on 127.0.0.1 only"
+            );
+        }
 
         tracing::info!(
             %address,
@@ -93,11 +112,13 @@ impl Application {
             max_concurrent_jobs = pool.get(),
             fd_limit,
             max_connections = connections,
+            https = certificates.is_some(),
             "corebuild listening"
         );
         Ok(Self {
             address,
             server,
+            certificates,
             engine,
             grace: Duration::from_secs(config.shutdown_grace_secs),
         })
@@ -123,6 +144,11 @@ impl Application {
         let handle = self.server.handle();
         let server = self.server;
         tokio::pin!(server);
+        // Owned here and ended below: reloads the certificate on SIGHUP while serving.
+        let reloader = self
+            .certificates
+            .map(|certificates| tokio::spawn(crate::tls::reload_on_sighup(certificates)));
+        let _reloader = AbortOnDrop(reloader);
         crate::systemd::ready(self.address);
         tokio::select! {
             result = &mut server => return result,
@@ -146,6 +172,17 @@ impl Application {
         // The server future itself carries out the stop, so poll both together.
         let ((), result) = tokio::join!(handle.stop(true), server);
         result
+    }
+}
+
+/// Aborts the task it holds when dropped, whichever way the server ends.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<std::io::Result<()>>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
     }
 }
 
@@ -173,6 +210,7 @@ fn http_server(
     config: &Config,
     state: AppState,
     connections: usize,
+    certificates: Option<&Arc<Certificates>>,
 ) -> Result<(Server, SocketAddr), StartupError> {
     let requested = SocketAddr::new(config.bind, config.port);
     let bind_error = |source| StartupError::Bind {
@@ -195,8 +233,11 @@ fn http_server(
     // Signals are ours to handle: shutdown drains jobs, not just connections.
     .disable_signals()
     // Jobs are drained before the server stops; what is left are plain requests.
-    .shutdown_timeout(10)
-    .listen(listener)
+    .shutdown_timeout(10);
+    let server = match certificates {
+        Some(certificates) => server.listen_rustls_0_23(listener, certificates.server_config()),
+        None => server.listen(listener),
+    }
     .map_err(|source| StartupError::Bind { address, source })?
     .run();
     Ok((server, address))

@@ -35,6 +35,8 @@ pub(crate) struct Capabilities<'a> {
     running_jobs: usize,
     queued_jobs: usize,
     accepting_jobs: bool,
+    /// Whether the job routes need the worker's token.
+    auth_required: bool,
     disk_free_gb: u64,
     features: &'static [&'static str],
 }
@@ -60,6 +62,7 @@ pub(crate) async fn capabilities(state: web::Data<AppState>) -> HttpResponse {
         running_jobs: state.engine().running(),
         queued_jobs: state.engine().queued(),
         accepting_jobs: state.engine().accepting(),
+        auth_required: state.token().is_some(),
         disk_free_gb,
         features: FEATURES,
     })

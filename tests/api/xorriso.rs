@@ -8,6 +8,14 @@ use crate::s3::start_s3;
 
 #[tokio::test]
 async fn an_iso_built_with_xorriso_carries_the_env_file() {
+    let installed = std::process::Command::new("xorriso")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        installed,
+        "xorriso is not installed: `apt-get install -y xorriso` (see README.md)"
+    );
     let s3 = start_s3().await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/isocreator-xorriso");
     let app = spawn_app_with(&["--iso-creator-command", script]).await;

@@ -67,11 +67,7 @@ async fn logs(api: &Api, id: &str, follow: bool) -> Result<Exit, ClientError> {
         (false, json) => {
             let mut since = 0;
             loop {
-                let page = api
-                    .get(&format!(
-                        "/corebuild/v1/jobs/{id}/logs?since={since}&limit={PAGE}"
-                    ))
-                    .await?;
+                let page = log_page(api, id, since).await?;
                 print_lines(json, &page, |line| println!("{line}"));
                 let next = page["nextSeq"].as_u64().unwrap_or(since);
                 if next == since || page["lines"].as_array().is_none_or(Vec::is_empty) {
@@ -81,6 +77,14 @@ async fn logs(api: &Api, id: &str, follow: bool) -> Result<Exit, ClientError> {
             }
         }
     }
+}
+
+/// The page of the job's log from `since` on.
+async fn log_page(api: &Api, id: &str, since: u64) -> Result<Value, ClientError> {
+    api.get(&format!(
+        "/corebuild/v1/jobs/{id}/logs?since={since}&limit={PAGE}"
+    ))
+    .await
 }
 
 /// Each line of a log page: as text, or with `--json` as the API's line object.
@@ -219,11 +223,7 @@ async fn follow_text(
 async fn follow_json(api: &Api, id: &str) -> Result<Exit, ClientError> {
     let mut since = 0;
     loop {
-        let page = api
-            .get(&format!(
-                "/corebuild/v1/jobs/{id}/logs?since={since}&limit={PAGE}"
-            ))
-            .await?;
+        let page = log_page(api, id, since).await?;
         print_lines(true, &page, |line| println!("{line}"));
         since = page["nextSeq"].as_u64().unwrap_or(since);
         if page["done"] == true {

@@ -44,10 +44,15 @@ impl LogBudget {
         self.used.fetch_sub(bytes, Ordering::Relaxed);
     }
 
-    /// Counts `bytes` of new text; evicts old lines when that goes over the limit. The
-    /// caller holds no log's lock.
-    pub(super) fn charge(&self, bytes: u64) {
-        let used = self.used.fetch_add(bytes, Ordering::Relaxed) + bytes;
+    /// Counts `added` bytes of new text and `freed` bytes of text a log let go of, in
+    /// one step; evicts old lines when that goes over the limit. The caller holds no
+    /// log's lock.
+    pub(super) fn charge(&self, added: u64, freed: u64) {
+        let used = if added >= freed {
+            self.used.fetch_add(added - freed, Ordering::Relaxed) + (added - freed)
+        } else {
+            self.used.fetch_sub(freed - added, Ordering::Relaxed) - (freed - added)
+        };
         if used > self.limit {
             self.evict();
         }

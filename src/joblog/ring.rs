@@ -139,8 +139,7 @@ impl JobLog {
         });
         let next = ring.next_seq;
         drop(ring);
-        self.budget.release(freed);
-        self.budget.charge(added);
+        self.budget.charge(added, freed);
         self.last_line_at.store(time, Ordering::Relaxed);
         self.appended.send_replace(next);
     }

@@ -91,14 +91,15 @@ impl Engine {
                 }
             }
         });
+        let log_budget = LogBudget::new(settings.log_bytes);
         Arc::new(Self {
-            settings: settings.clone(),
+            settings,
             registry,
             queue,
             executor,
             runner,
             events,
-            log_budget: LogBudget::new(settings.log_bytes),
+            log_budget,
             tracker,
             stop,
             accepting: AtomicBool::new(true),

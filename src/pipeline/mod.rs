@@ -131,6 +131,7 @@ impl BuildPipeline {
             store: &job.s3,
             key: &job.artifact_key,
             file: &prepared.output,
+            size,
         };
         let stop = Stop {
             cancel: &record.cancel,

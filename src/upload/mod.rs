@@ -41,6 +41,9 @@ pub(crate) struct UploadTarget<'a> {
     pub(crate) store: &'a S3Target,
     pub(crate) key: &'a ArtifactKey,
     pub(crate) file: &'a Path,
+    /// The file's size, as the caller found it; a file that changes while it is read
+    /// fails the upload (`Changed`).
+    pub(crate) size: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +113,7 @@ pub(crate) async fn upload_file(
     progress: Progress,
     stop: Stop<'_>,
 ) -> Result<Uploaded, UploadError> {
-    let size = tokio::fs::metadata(target.file).await?.len();
+    let size = target.size;
     let part_size = store::part_size_for(size, settings.part_size);
     let store = store::store_for(target.store, settings, part_size)?;
     let path = ObjectPath::parse(target.key.as_str())?;

@@ -51,6 +51,7 @@
 pub mod api;
 pub mod cli;
 pub mod client;
+mod cluster;
 pub mod config;
 pub mod domain;
 pub mod isocreator;

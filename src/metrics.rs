@@ -22,6 +22,7 @@ wire_enum! {
         UploadFailed = "upload_failed",
         Cancelled = "cancelled",
         Internal = "internal",
+        WorkerLost = "worker_lost",
     }
 }
 
@@ -35,6 +36,7 @@ impl FinishedAs {
                 FailureCode::UploadFailed => Self::UploadFailed,
                 FailureCode::Cancelled | FailureCode::ShuttingDown => Self::Cancelled,
                 FailureCode::Internal => Self::Internal,
+                FailureCode::WorkerLost => Self::WorkerLost,
             },
         }
     }
@@ -188,6 +190,81 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut out)
             .expect("text encoding into a Vec");
         String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+/// Cluster mode's own series, registered beside the others only in cluster mode.
+pub(crate) struct ClusterMetrics {
+    base: std::sync::Arc<Metrics>,
+    connected: IntGauge,
+    started: IntCounterVec,
+    redeliveries: IntCounter,
+    handed_back: IntCounter,
+}
+
+impl ClusterMetrics {
+    pub(crate) fn register(base: &std::sync::Arc<Metrics>) -> std::sync::Arc<Self> {
+        let connected = IntGauge::new(
+            "cluster_connected",
+            "1 while the worker is connected to NATS, 0 while the connection is lost.",
+        )
+        .unwrap();
+        let started = IntCounterVec::new(
+            Opts::new(
+                "cluster_jobs_started_total",
+                "Runs of fleet jobs this worker started, by worker id.",
+            ),
+            &["worker_id"],
+        )
+        .unwrap();
+        let redeliveries = IntCounter::new(
+            "cluster_redeliveries_total",
+            "Jobs this worker was handed again after their earlier worker was lost or let go of them.",
+        )
+        .unwrap();
+        let handed_back = IntCounter::new(
+            "cluster_handed_back_total",
+            "Jobs this worker handed back to the fleet's queue when its drain ended.",
+        )
+        .unwrap();
+        for collector in [
+            Box::new(connected.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(started.clone()),
+            Box::new(redeliveries.clone()),
+            Box::new(handed_back.clone()),
+        ] {
+            base.registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        std::sync::Arc::new(Self {
+            base: std::sync::Arc::clone(base),
+            connected,
+            started,
+            redeliveries,
+            handed_back,
+        })
+    }
+
+    /// The job series every mode counts.
+    pub(crate) fn events(&self) -> &Metrics {
+        &self.base
+    }
+
+    pub(crate) fn connected(&self, connected: bool) {
+        self.connected.set(i64::from(connected));
+    }
+
+    pub(crate) fn started(&self, worker_id: &str) {
+        self.started.with_label_values(&[worker_id]).inc();
+    }
+
+    pub(crate) fn redelivered(&self) {
+        self.redeliveries.inc();
+    }
+
+    pub(crate) fn handed_back(&self) {
+        self.handed_back.inc();
     }
 }
 

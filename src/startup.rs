@@ -11,12 +11,13 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, AppState, Facts};
+use crate::api::{self, AppState, Backend, Facts};
+use crate::cluster::{Cluster, ClusterSettings, FleetKey};
 use crate::config::Config;
 use crate::isocreator::{BuilderEnv, CommandError, IsoCreator, marks, sweep_stale};
 use crate::jobs::{Engine, EngineSettings};
 use crate::machine::{MachineFacts, executor_size, raise_fd_limit};
-use crate::metrics::Metrics;
+use crate::metrics::{ClusterMetrics, Metrics};
 use crate::pipeline::BuildPipeline;
 use crate::tls::{Certificates, TlsError};
 use crate::upload::UploadSettings;
@@ -36,6 +37,16 @@ pub enum StartupError {
     Command(#[from] CommandError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The fleet key does not parse (the message names the variable).
+    #[error("{0}")]
+    ClusterKey(String),
+    #[error(
+        "cluster mode (COREBUILD_NATS_URL) needs the fleet key COREBUILD_CLUSTER_KEY: 64 hex characters, e.g. from `openssl rand -hex 32`, the same on every worker"
+    )]
+    NoClusterKey,
+    /// NATS cannot be reached or set up (the message names the URL).
+    #[error("{0}")]
+    Cluster(String),
 }
 
 /// A bound, not yet running, worker. Binding happens in [`Application::build`], so the
@@ -45,7 +56,7 @@ pub struct Application {
     server: Server,
     /// Read again on SIGHUP while serving, when the API is served over HTTPS.
     certificates: Option<Arc<Certificates>>,
-    engine: Arc<Engine>,
+    backend: Backend,
     grace: Duration,
 }
 
@@ -75,12 +86,23 @@ impl Application {
         );
         let metrics = Arc::new(Metrics::new());
         let engine = start_engine(&config, iso_creator, workdir.clone(), pool.get(), &metrics);
+        let backend = match &config.nats_url {
+            Some(urls) if !urls.trim().is_empty() => {
+                let settings = cluster_settings(&config, urls, pool.get())?;
+                let cluster_metrics = ClusterMetrics::register(&metrics);
+                let cluster = Cluster::start(settings, Arc::clone(&engine), cluster_metrics)
+                    .await
+                    .map_err(|e| StartupError::Cluster(e.to_string()))?;
+                Backend::Cluster { cluster, engine }
+            }
+            _ => Backend::Local(engine),
+        };
         let facts = Facts {
             workdir,
             machine,
             executor_size: pool,
         };
-        let state = AppState::new(&config, facts, Arc::clone(&engine), metrics);
+        let state = AppState::new(&config, facts, backend.clone(), metrics);
 
         let fd_limit = raise_fd_limit().unwrap_or_else(|err| {
             tracing::warn!("cannot raise the open-file limit: {err}");
@@ -119,7 +141,7 @@ impl Application {
             address,
             server,
             certificates,
-            engine,
+            backend,
             grace: Duration::from_secs(config.shutdown_grace_secs),
         })
     }
@@ -159,7 +181,7 @@ impl Application {
             grace_secs = self.grace.as_secs(),
             "shutting down: draining jobs"
         );
-        let drain = self.engine.shutdown(self.grace, &force);
+        let drain = self.backend.shutdown(self.grace, &force);
         tokio::pin!(drain);
         tokio::select! {
             () = &mut drain => {}
@@ -263,16 +285,76 @@ fn start_engine(
             unsigned_payload: config.upload_unsigned_payload,
         },
     });
+    // In cluster mode the fleet's stream is the queue; a job is taken only for a free
+    // executor, so the engine's own queue never holds more than that.
+    let cluster_mode = config
+        .nats_url
+        .as_ref()
+        .is_some_and(|u| !u.trim().is_empty());
+    let worker_secrets = [
+        config.required_token(),
+        config.nats_token.as_ref(),
+        config.cluster_key.as_ref(),
+        config.cluster_previous_key.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|s| !s.expose().is_empty())
+    .cloned()
+    .collect();
     let settings = EngineSettings {
         executors,
-        queue_capacity: config.queue_capacity.get(),
+        queue_capacity: if cluster_mode {
+            executors
+        } else {
+            config.queue_capacity.get()
+        },
         log_lines: config.log_lines.get(),
         retention: Duration::from_secs(config.job_retention_secs),
         max_retained: config.max_retained_jobs,
         log_bytes: config.log_bytes.as_u64(),
-        worker_secrets: config.required_token().cloned().into_iter().collect(),
+        worker_secrets,
     };
     Engine::start(settings, Arc::new(pipeline), Arc::clone(metrics) as _)
+}
+
+/// Cluster mode's settings; the fleet key is checked here, before anything connects.
+fn cluster_settings(
+    config: &Config,
+    urls: &str,
+    executors: usize,
+) -> Result<ClusterSettings, StartupError> {
+    let key = config
+        .cluster_key
+        .as_ref()
+        .filter(|k| !k.expose().trim().is_empty())
+        .ok_or(StartupError::NoClusterKey)?;
+    let key = FleetKey::new(
+        key.expose(),
+        config.cluster_previous_key.as_ref().map(|k| k.expose()),
+    )
+    .map_err(|e| StartupError::ClusterKey(e.to_string()))?;
+    Ok(ClusterSettings {
+        urls: urls.to_owned(),
+        ca_file: config.nats_ca_file.clone(),
+        creds_file: config.nats_creds.clone(),
+        token: config
+            .nats_token
+            .as_ref()
+            .map(|t| t.expose().to_owned())
+            .filter(|t| !t.is_empty()),
+        key,
+        prefix: config.nats_prefix.clone(),
+        replicas: usize::from(config.nats_replicas),
+        max_attempts: config.max_attempts.get(),
+        ack_wait: Duration::from_secs(config.nats_ack_wait_secs),
+        queue_capacity: config.queue_capacity.get(),
+        log_lines: config.log_lines.get(),
+        log_bytes: config.log_bytes.as_u64(),
+        retention: Duration::from_secs(config.job_retention_secs),
+        worker_id: config.resolved_worker_id(),
+        executors,
+    })
 }
 
 /// Creates the workdir when missing and proves it writable, so a bad path fails at

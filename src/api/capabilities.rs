@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 
 use super::state::AppState;
+use crate::cluster::ClusterState;
 use crate::domain::job::{Architecture, BuildType, ImageKind};
 use crate::machine::disk_free_gb;
 
@@ -39,6 +40,9 @@ pub(crate) struct Capabilities<'a> {
     auth_required: bool,
     disk_free_gb: u64,
     features: &'static [&'static str],
+    /// Cluster mode only: whether the worker reaches NATS now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterState>,
 }
 
 /// Never needs a token: schedulers probe workers before they hold a job for them.
@@ -48,6 +52,7 @@ pub(crate) async fn capabilities(state: web::Data<AppState>) -> HttpResponse {
     let machine = state.machine();
     // An unreadable filesystem reports no free space rather than failing the probe.
     let disk_free_gb = disk_free_gb(state.workdir()).unwrap_or(0);
+    let load = state.backend().load();
     HttpResponse::Ok().json(Capabilities {
         worker_id: state.worker_id(),
         supported_build_types: BuildType::ALL,
@@ -59,9 +64,10 @@ pub(crate) async fn capabilities(state: web::Data<AppState>) -> HttpResponse {
         version: env!("CARGO_PKG_VERSION"),
         max_concurrent_jobs: state.executor_size().get(),
         queue_capacity: state.queue_capacity().get(),
-        running_jobs: state.engine().running(),
-        queued_jobs: state.engine().queued(),
-        accepting_jobs: state.engine().accepting(),
+        running_jobs: load.running,
+        queued_jobs: load.queued,
+        accepting_jobs: load.accepting,
+        cluster: state.backend().cluster_state(),
         auth_required: state.token().is_some(),
         disk_free_gb,
         features: FEATURES,

@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::cluster::ClusterError;
 use crate::domain::{ErrorCode, FailureCode, JobFailure};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,10 @@ pub(crate) enum ApiError {
     QueueFull,
     #[error("the worker is shutting down; submit to another worker")]
     ShuttingDown,
+    /// Cluster mode: the cluster is out of reach, so the worker can neither admit nor
+    /// read jobs; the message says what failed.
+    #[error("{0}")]
+    Unavailable(String),
     /// A job that ran and did not succeed, with its log.
     #[error("{}", failure.message)]
     Job {
@@ -56,7 +61,22 @@ impl ApiError {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::QueueFull => ErrorCode::QueueFull,
             Self::ShuttingDown => ErrorCode::ShuttingDown,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Job { failure, .. } => failure.code.code(),
+        }
+    }
+}
+
+impl From<ClusterError> for ApiError {
+    fn from(err: ClusterError) -> Self {
+        match err {
+            ClusterError::NotFound(id) => Self::NotFound(format!("no job {id}")),
+            e @ (ClusterError::Conflict(_) | ClusterError::Finished(_)) => {
+                Self::Conflict(e.to_string())
+            }
+            ClusterError::QueueFull => Self::QueueFull,
+            ClusterError::ShuttingDown => Self::ShuttingDown,
+            e @ ClusterError::Unavailable(_) => Self::Unavailable(e.to_string()),
         }
     }
 }
@@ -81,14 +101,17 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::QueueFull | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::QueueFull | Self::ShuttingDown | Self::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Job { failure, .. } => match failure.code {
                 FailureCode::UploadFailed => StatusCode::BAD_GATEWAY,
                 FailureCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
                 FailureCode::BuildFailed
                 | FailureCode::TimedOut
                 | FailureCode::Cancelled
-                | FailureCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+                | FailureCode::Internal
+                | FailureCode::WorkerLost => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
     }

@@ -1,13 +1,11 @@
 //! A job's status (docs/api.md, "Job status and list"), as answered by status, list,
 //! async submit and cancel.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 
 use crate::domain::job::{Architecture, BuildType, ImageKind};
 use crate::domain::{Artifact, ErrorCode, JobState, Progress};
-use crate::jobs::{Engine, JobRecord};
+use crate::jobs::JobView;
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -29,6 +27,9 @@ pub(crate) struct JobStatus {
     error: Option<ErrorView>,
     /// Lines the job has logged so far (the next line's sequence number).
     log_lines: u64,
+    /// Cluster mode only: the worker that runs the job, or ran it last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker_id: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -37,43 +38,29 @@ pub(crate) struct ErrorView {
     message: String,
 }
 
-impl JobStatus {
-    pub(crate) fn of(record: &Arc<JobRecord>, engine: &Engine) -> Self {
-        let status = record.status();
-        let outcome = record.outcome();
-        let (artifact, error) = match outcome.as_deref() {
-            Some(Ok(artifact)) => (Some(artifact.clone()), None),
-            Some(Err(failure)) => (
-                None,
-                Some(ErrorView {
-                    code: failure.code.code(),
-                    message: failure.message.clone(),
-                }),
-            ),
-            None => (None, None),
-        };
-        let queue_position = if status.state == JobState::Queued {
-            engine.queue_position(record)
-        } else {
-            None
-        };
+impl From<JobView> for JobStatus {
+    fn from(view: JobView) -> Self {
         Self {
             success: true,
-            id: record.job.id.to_string(),
+            id: view.id,
             build_type: BuildType::BaseosImage,
-            architecture: record.job.architecture,
-            image_kind: record.job.image.kind(),
-            state: status.state,
-            queue_position,
-            attempt: record.attempt,
-            created_at: record.created_at,
-            started_at: status.started_at,
-            finished_at: status.finished_at,
-            progress: status.progress,
-            last_activity_at: status.last_activity_at.max(record.log.last_line_at()),
-            artifact,
-            error,
-            log_lines: record.log.next_seq(),
+            architecture: view.architecture,
+            image_kind: view.image_kind,
+            state: view.state,
+            queue_position: view.queue_position,
+            attempt: view.attempt,
+            created_at: view.created_at,
+            started_at: view.started_at,
+            finished_at: view.finished_at,
+            progress: view.progress,
+            last_activity_at: view.last_activity_at,
+            artifact: view.artifact,
+            error: view.error.map(|e| ErrorView {
+                code: e.code,
+                message: e.message,
+            }),
+            log_lines: view.log_lines,
+            worker_id: view.worker_id,
         }
     }
 }

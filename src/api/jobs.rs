@@ -10,7 +10,6 @@ use super::error::{ApiError, ErrorBody};
 use super::job_status::JobStatus;
 use super::state::AppState;
 use crate::domain::JobState;
-use crate::jobs::CancelError;
 
 #[utoipa::path(get, path = "/corebuild/v1/jobs/{id}", params(("id" = String, Path, description = "job id")),
     responses((status = 200, body = JobStatus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -20,9 +19,8 @@ pub(crate) async fn status(
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let engine = state.engine();
-    let record = engine.get(&id).ok_or_else(|| not_found(&id))?;
-    Ok(HttpResponse::Ok().json(JobStatus::of(&record, engine)))
+    let view = state.backend().status(&id).await?;
+    Ok(HttpResponse::Ok().json(JobStatus::from(view)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -48,12 +46,13 @@ pub(crate) async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let wanted = query.state.as_deref().map(parse_state).transpose()?;
-    let engine = state.engine();
-    let jobs = engine
+    let jobs = state
+        .backend()
         .list()
-        .iter()
-        .filter(|r| wanted.is_none_or(|w| r.state() == w))
-        .map(|r| JobStatus::of(r, engine))
+        .await?
+        .into_iter()
+        .filter(|view| wanted.is_none_or(|w| view.state == w))
+        .map(JobStatus::from)
         .collect();
     Ok(HttpResponse::Ok().json(JobList {
         success: true,
@@ -69,16 +68,8 @@ pub(crate) async fn cancel(
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let engine = state.engine();
-    match engine.cancel(&id) {
-        Ok(record) => Ok(HttpResponse::Accepted().json(JobStatus::of(&record, engine))),
-        Err(CancelError::NotFound(id)) => Err(not_found(&id)),
-        Err(e @ CancelError::Finished(_)) => Err(ApiError::Conflict(e.to_string())),
-    }
-}
-
-pub(crate) fn not_found(id: &str) -> ApiError {
-    ApiError::NotFound(format!("no job {id}"))
+    let view = state.backend().cancel(&id).await?;
+    Ok(HttpResponse::Accepted().json(JobStatus::from(view)))
 }
 
 fn parse_state(value: &str) -> Result<JobState, ApiError> {

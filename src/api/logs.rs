@@ -2,20 +2,19 @@
 //! stream that wakes on new lines (no polling inside the worker) and pulls at the
 //! reader's pace, so a slow reader holds one batch at most and never slows the job.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, get, web};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Authorized;
 use super::error::{ApiError, ErrorBody};
-use super::jobs::not_found;
 use super::state::AppState;
 use crate::domain::JobState;
 use crate::joblog::LogLine;
-use crate::jobs::JobRecord;
+use crate::jobs::FollowEvent;
 
 const DEFAULT_LIMIT: usize = 1000;
 const MAX_LIMIT: usize = 10_000;
@@ -63,10 +62,12 @@ pub(crate) async fn logs(
     query: web::Query<LogQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let record = state.engine().get(&id).ok_or_else(|| not_found(&id))?;
+    let backend = state.backend();
     let limit = match query.limit {
         None => DEFAULT_LIMIT,
         Some(0) => {
+            // An unknown job is reported before a bad parameter.
+            backend.status(&id).await?;
             return Err(ApiError::InvalidRequest(
                 "limit: must be at least 1".to_owned(),
             ));
@@ -82,75 +83,37 @@ pub(crate) async fn logs(
             // The line after the last one seen; an id past the end sends only new lines.
             .map(|last| last.saturating_add(1));
         let since = resume.or(query.since).unwrap_or(0);
+        let events = backend.follow(&id, since, PAGE_BYTES, KEEP_ALIVE).await?;
         return Ok(HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header(("Cache-Control", "no-cache"))
             .insert_header(("X-Accel-Buffering", "no"))
-            .streaming(follow(record, since)));
+            .streaming(events.map(|event| Ok::<_, actix_web::Error>(sse(event)))));
     }
-    // Read "finished" before the lines: no line is added after a job finishes, so
-    // `done` can never be true while a line is still missing.
-    let state = record.state();
-    let slice = record
-        .log
-        .slice(query.since.unwrap_or(0), limit, PAGE_BYTES);
+    let page = backend
+        .log_page(&id, query.since.unwrap_or(0), limit, PAGE_BYTES)
+        .await?;
     Ok(HttpResponse::Ok().json(LogPage {
         success: true,
-        job_id: record.job.id.to_string(),
-        state,
-        first_seq: slice.first_seq,
-        next_seq: slice.next_seq,
-        done: state.is_finished() && slice.next_seq == record.log.next_seq(),
-        lines: slice.lines,
+        job_id: id.into_inner(),
+        state: page.state,
+        first_seq: page.first_seq,
+        next_seq: page.next_seq,
+        done: page.done,
+        lines: page.lines,
     }))
 }
 
-struct Follower {
-    record: Arc<JobRecord>,
-    since: u64,
-    appended: tokio::sync::watch::Receiver<u64>,
-    ended: bool,
-}
-
-fn follow(
-    record: Arc<JobRecord>,
-    since: u64,
-) -> impl futures::Stream<Item = Result<Bytes, actix_web::Error>> {
-    let appended = record.log.subscribe();
-    // A cursor past the end starts at the next line to come, not at a number no line
-    // will ever reach.
-    let since = since.min(record.log.next_seq());
-    let start = Follower {
-        record,
-        since,
-        appended,
-        ended: false,
-    };
-    futures::stream::unfold(start, |mut f| async move {
-        if f.ended {
-            return None;
+/// One event (or a batch of them) in the Server-Sent Events format.
+fn sse(event: FollowEvent) -> Bytes {
+    match event {
+        FollowEvent::Lines(lines) => events(&lines),
+        FollowEvent::KeepAlive => Bytes::from_static(b": keep-alive\n\n"),
+        FollowEvent::End { state, code } => {
+            let data = serde_json::json!({ "state": state, "code": code });
+            Bytes::from(format!("event: end\ndata: {data}\n\n"))
         }
-        loop {
-            f.appended.borrow_and_update();
-            let finished = f.record.state().is_finished();
-            let slice = f.record.log.slice(f.since, DEFAULT_LIMIT, PAGE_BYTES);
-            f.since = slice.next_seq;
-            if !slice.lines.is_empty() {
-                return Some((Ok(events(&slice.lines)), f));
-            }
-            if finished {
-                f.ended = true;
-                return Some((Ok(end_event(&f.record)), f));
-            }
-            tokio::select! {
-                _ = f.appended.changed() => {}
-                _ = f.record.wait() => {}
-                () = tokio::time::sleep(KEEP_ALIVE) => {
-                    return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), f));
-                }
-            }
-        }
-    })
+    }
 }
 
 fn events(lines: &[LogLine]) -> Bytes {
@@ -166,12 +129,4 @@ fn events(lines: &[LogLine]) -> Bytes {
         out.push('\n');
     }
     Bytes::from(out)
-}
-
-fn end_event(record: &JobRecord) -> Bytes {
-    let code = record
-        .outcome()
-        .and_then(|o| o.as_ref().as_ref().err().map(|f| f.code.code()));
-    let data = serde_json::json!({ "state": record.state(), "code": code });
-    Bytes::from(format!("event: end\ndata: {data}\n\n"))
 }

@@ -9,12 +9,13 @@ use crate::metrics::Now;
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 #[get("/metrics")]
 pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let engine = state.engine();
+    let backend = state.backend();
+    let load = backend.load();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics().render(&Now {
-            running: engine.running(),
-            queued: engine.queued(),
-            log_bytes: engine.log_bytes(),
+            running: load.running,
+            queued: load.queued,
+            log_bytes: backend.log_bytes(),
         }))
 }

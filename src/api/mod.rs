@@ -2,6 +2,7 @@
 //! mapping from errors to answers.
 
 mod auth;
+mod backend;
 mod body;
 mod capabilities;
 mod error;
@@ -19,6 +20,7 @@ mod submit;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+pub(crate) use backend::Backend;
 pub(crate) use error::ApiError;
 pub(crate) use request_log::log_request;
 pub(crate) use state::{AppState, Facts};

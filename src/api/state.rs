@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::backend::Backend;
 use crate::config::Config;
 use crate::domain::Secret;
-use crate::jobs::Engine;
 use crate::machine::MachineFacts;
 use crate::metrics::Metrics;
 
@@ -24,7 +24,7 @@ struct Inner {
     token: Option<Secret>,
     /// How long a request body may take to arrive.
     body_timeout: Duration,
-    engine: Arc<Engine>,
+    backend: Backend,
     metrics: Arc<Metrics>,
 }
 
@@ -40,7 +40,7 @@ impl AppState {
     pub(crate) fn new(
         config: &Config,
         facts: Facts,
-        engine: Arc<Engine>,
+        backend: Backend,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self(Arc::new(Inner {
@@ -51,7 +51,7 @@ impl AppState {
             queue_capacity: config.queue_capacity,
             token: config.required_token().cloned(),
             body_timeout: Duration::from_secs(config.body_timeout_secs.get()),
-            engine,
+            backend,
             metrics,
         }))
     }
@@ -76,8 +76,8 @@ impl AppState {
         self.0.queue_capacity
     }
 
-    pub(crate) fn engine(&self) -> &Arc<Engine> {
-        &self.0.engine
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.0.backend
     }
 
     pub(crate) fn metrics(&self) -> &Metrics {

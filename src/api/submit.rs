@@ -13,7 +13,6 @@ use super::job_status::JobStatus;
 use super::state::AppState;
 use crate::domain::wire::Submission;
 use crate::domain::{Artifact, parse_job};
-use crate::jobs::{Admission, AdmitError};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Success<'a> {
@@ -56,40 +55,32 @@ pub(crate) async fn submit(
     let job = fields
         .remove("job")
         .ok_or_else(|| ApiError::InvalidRequest("job: is required".to_owned()))?;
+    let raw = job.clone();
     let job = parse_job(job).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
 
-    let engine = state.engine();
-    let (record, attached) = match engine.submit(job, api_token.as_deref()) {
-        Ok(Admission::Queued(record)) => (record, false),
-        Ok(Admission::Attached(record)) => (record, true),
-        Err(AdmitError::QueueFull) => return Err(ApiError::QueueFull),
-        Err(AdmitError::ShuttingDown) => return Err(ApiError::ShuttingDown),
-        Err(e @ AdmitError::Conflict(_)) => return Err(ApiError::Conflict(e.to_string())),
-    };
+    let backend = state.backend();
+    let submitted = backend.submit(job, raw, api_token.as_deref()).await?;
     if prefers_async(&req) {
-        let status = JobStatus::of(&record, engine);
-        let mut response = if attached {
+        let id = submitted.view.id.clone();
+        let status = JobStatus::from(submitted.view);
+        let mut response = if submitted.attached {
             HttpResponse::Ok()
         } else {
             HttpResponse::Accepted()
         };
         return Ok(response
-            .insert_header(("Location", format!("/corebuild/v1/jobs/{}", record.job.id)))
+            .insert_header(("Location", format!("/corebuild/v1/jobs/{id}")))
             .insert_header(("Preference-Applied", "respond-async"))
             .json(Submitted::Status(Box::new(status))));
     }
-    let outcome = record.wait().await;
-    let logs = record.log.texts();
-    match outcome.as_ref() {
+    let (outcome, logs) = backend.wait(&submitted).await?;
+    match outcome {
         Ok(artifact) => Ok(HttpResponse::Ok().json(Submitted::Finished(Success {
             success: true,
-            artifact,
+            artifact: &artifact,
             logs,
         }))),
-        Err(failure) => Err(ApiError::Job {
-            failure: failure.clone(),
-            logs,
-        }),
+        Err(failure) => Err(ApiError::Job { failure, logs }),
     }
 }
 

@@ -23,6 +23,10 @@ wire_enum! {
         UploadFailed = "upload_failed",
         Cancelled = "cancelled",
         InternalError = "internal_error",
+        /// Cluster mode: the cluster cannot be reached, so nothing can be admitted.
+        Unavailable = "unavailable",
+        /// Cluster mode: the job's worker was lost more often than its attempts allow.
+        WorkerLost = "worker_lost",
     }
 }
 
@@ -42,6 +46,8 @@ pub enum FailureCode {
     /// The worker's own fault: workspace or config I/O, a full disk, reading the
     /// artifact, a panic inside the job, a helper thread that died.
     Internal,
+    /// Cluster mode: every attempt ended with its worker gone (killed, cut off).
+    WorkerLost,
 }
 
 impl FailureCode {
@@ -52,6 +58,7 @@ impl FailureCode {
         Self::Cancelled,
         Self::ShuttingDown,
         Self::Internal,
+        Self::WorkerLost,
     ];
 
     /// The wire code answers carry for this failure.
@@ -63,6 +70,7 @@ impl FailureCode {
             Self::Cancelled => ErrorCode::Cancelled,
             Self::ShuttingDown => ErrorCode::ShuttingDown,
             Self::Internal => ErrorCode::InternalError,
+            Self::WorkerLost => ErrorCode::WorkerLost,
         }
     }
 
@@ -98,7 +106,7 @@ impl JobFailure {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Artifact {
     pub bucket_name: String,

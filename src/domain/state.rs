@@ -1,6 +1,6 @@
 //! A job's place in its life (docs/api.md, "Job status and list").
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::names::wire_enum;
 
@@ -22,7 +22,7 @@ impl JobState {
 }
 
 /// Upload progress, while a job is `uploading`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     /// Always `uploading`, the one phase that reports progress so far.

@@ -12,6 +12,6 @@ mod scrub;
 mod sink;
 
 pub(crate) use budget::LogBudget;
-pub(crate) use ring::{JobLog, LogLine, Stream};
+pub(crate) use ring::{JobLog, LogLine, Stream, Window};
 pub(crate) use scrub::Scrubber;
 pub(crate) use sink::LogSink;

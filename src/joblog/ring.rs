@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::budget::LogBudget;
@@ -27,7 +27,7 @@ wire_enum! {
     }
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct LogLine {
     pub seq: u64,
     pub time: u64,
@@ -41,6 +41,45 @@ pub(crate) struct LogSlice {
     pub first_seq: u64,
     pub next_seq: u64,
     pub lines: Vec<LogLine>,
+}
+
+/// Which lines a page or a batch of events gets.
+pub(crate) struct Window {
+    /// The oldest line kept.
+    pub(crate) first_seq: u64,
+    /// The next line to come.
+    pub(crate) end_seq: u64,
+    pub(crate) since: u64,
+    pub(crate) limit: usize,
+    /// About this much text (at least one line).
+    pub(crate) max_bytes: usize,
+}
+
+impl Window {
+    /// The slice from `from_since`, kept lines in order from the first with
+    /// `seq >= since`; a `since` below the oldest kept line starts at the oldest.
+    pub(crate) fn take<'a>(&self, from_since: impl Iterator<Item = &'a LogLine>) -> LogSlice {
+        let mut bytes = 0;
+        let lines: Vec<LogLine> = from_since
+            .take(self.limit)
+            .take_while(|line| {
+                let first = bytes == 0;
+                bytes += line.text.len().max(1);
+                first || bytes <= self.max_bytes
+            })
+            .cloned()
+            .collect();
+        let next_seq = lines
+            .last()
+            .map_or(self.end_seq.min(self.since.max(self.first_seq)), |l| {
+                l.seq + 1
+            });
+        LogSlice {
+            first_seq: self.first_seq,
+            next_seq,
+            lines,
+        }
+    }
 }
 
 pub(crate) struct JobLog {
@@ -151,27 +190,14 @@ impl JobLog {
         let ring = self.lock();
         let first_seq = ring.lines.front().map_or(ring.next_seq, |l| l.seq);
         let skip = usize::try_from(since.saturating_sub(first_seq)).unwrap_or(usize::MAX);
-        let mut bytes = 0;
-        let lines: Vec<LogLine> = ring
-            .lines
-            .iter()
-            .skip(skip)
-            .take(limit)
-            .take_while(|line| {
-                let first = bytes == 0;
-                bytes += line.text.len().max(1);
-                first || bytes <= max_bytes
-            })
-            .cloned()
-            .collect();
-        let next_seq = lines
-            .last()
-            .map_or(ring.next_seq.min(since.max(first_seq)), |l| l.seq + 1);
-        LogSlice {
+        let window = Window {
             first_seq,
-            next_seq,
-            lines,
-        }
+            end_seq: ring.next_seq,
+            since,
+            limit,
+            max_bytes,
+        };
+        window.take(ring.lines.iter().skip(skip))
     }
 
     /// Every kept line's text, oldest first (the blocking answer's `logs`).

@@ -129,6 +129,26 @@ impl Engine {
         admitted
     }
 
+    /// Runs a job another part of the worker has already admitted (cluster mode: a job
+    /// taken from the fleet's queue), as attempt `attempt`. It replaces any local record
+    /// of the same id; the caller makes sure an executor is free.
+    pub(crate) fn run_claimed(
+        &self,
+        job: Job,
+        attempt: u32,
+        api_token: Option<&str>,
+    ) -> Result<Arc<JobRecord>, AdmitError> {
+        if !self.accepting() {
+            return Err(AdmitError::ShuttingDown);
+        }
+        let log = self.new_log(&job, api_token);
+        let record = Arc::new(JobRecord::new(job, attempt, log));
+        self.runner.admitted(&record.job, &record.log_sink());
+        self.registry.replace(Arc::clone(&record));
+        self.queue.push(Arc::clone(&record))?;
+        Ok(record)
+    }
+
     /// A job's log, masking the job's secrets, the token it came with and the worker's.
     fn new_log(&self, job: &Job, api_token: Option<&str>) -> Arc<JobLog> {
         let worker_secrets = self.settings.worker_secrets.iter().map(Secret::expose);
@@ -235,7 +255,7 @@ impl Engine {
         }
         for record in self.registry.all() {
             if !record.state().is_finished() {
-                record.cancel_for("cancelled: the worker shut down before the job finished");
+                record.cut_off("cancelled: the worker shut down before the job finished");
             }
         }
         self.tracker.wait().await;

@@ -5,15 +5,19 @@
 mod engine;
 mod events;
 mod executor;
+mod follow;
 mod queue;
 mod record;
 mod registry;
+mod view;
 
 pub(crate) use engine::{CancelError, Engine, EngineSettings};
 pub(crate) use events::JobEvents;
 pub(crate) use executor::{BoxFuture, JobRunner};
+pub(crate) use follow::{follow, page};
 pub(crate) use record::JobRecord;
 pub(crate) use registry::{Admission, AdmitError};
+pub(crate) use view::{FailureView, FollowEvent, JobView, LogPage};
 
 #[cfg(test)]
 mod tests;

@@ -29,6 +29,9 @@ pub(crate) struct JobRecord {
     /// Fired to stop this job: by a cancel request or by shutdown. Use [`Self::cancel_for`].
     pub(crate) cancel: CancellationToken,
     cancel_reason: std::sync::OnceLock<String>,
+    /// Set when the end of a drain cut the job off: in cluster mode it goes back to the
+    /// fleet's queue instead of ending.
+    cut_by_shutdown: std::sync::atomic::AtomicBool,
     status: Mutex<Status>,
     outcome: watch::Sender<Option<Arc<Outcome>>>,
 }
@@ -45,6 +48,7 @@ impl JobRecord {
             log,
             cancel: CancellationToken::new(),
             cancel_reason: std::sync::OnceLock::new(),
+            cut_by_shutdown: std::sync::atomic::AtomicBool::new(false),
             status: Mutex::new(Status {
                 state: JobState::Queued,
                 started_at: None,
@@ -60,6 +64,19 @@ impl JobRecord {
     pub(crate) fn cancel_for(&self, reason: &str) {
         let _ = self.cancel_reason.set(reason.to_owned());
         self.cancel.cancel();
+    }
+
+    /// Stops the job because the worker's drain is over.
+    pub(crate) fn cut_off(&self, reason: &str) {
+        self.cut_by_shutdown
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.cancel_for(reason);
+    }
+
+    /// Whether the worker's shutdown, not a cancel request, stopped this job.
+    pub(crate) fn was_cut_off(&self) -> bool {
+        self.cut_by_shutdown
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Why the job was cancelled, for its failure message.

@@ -101,6 +101,11 @@ impl Registry {
         }
     }
 
+    /// Keeps `record` under its id, in place of any earlier one.
+    pub(crate) fn replace(&self, record: Arc<JobRecord>) {
+        self.jobs.insert(record.job.id.as_str().to_owned(), record);
+    }
+
     pub(crate) fn get(&self, id: &str) -> Option<Arc<JobRecord>> {
         let record = self.jobs.get(id).map(|r| Arc::clone(r.value()))?;
         (!self.expired(&record, now_ms())).then_some(record)

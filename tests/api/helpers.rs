@@ -18,6 +18,8 @@ pub struct TestApp {
     pub force: CancellationToken,
     /// The worker's token when it has one; the helpers below send it, `client` does not.
     pub token: Option<String>,
+    /// The `--worker-id` it was given, if any.
+    pub worker_id: Option<String>,
     /// Checks every JSON answer against the worker's OpenAPI document.
     pub contract: crate::contract::ContractProxy,
     /// The running application; ends once it has stopped.
@@ -102,7 +104,12 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
         .iter()
         .position(|a| *a == "--token")
         .map(|i| extra[i + 1].to_owned());
+    let worker_id = extra
+        .iter()
+        .position(|a| *a == "--worker-id")
+        .map(|i| extra[i + 1].to_owned());
     TestApp {
+        worker_id,
         address,
         contract,
         token,

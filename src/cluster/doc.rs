@@ -1,0 +1,74 @@
+//! A job's entry in the status bucket: what every worker of the fleet reads to answer
+//! status, list, logs and cancel, and what admission and claiming change with
+//! compare-and-set. It holds no secret: the job itself travels sealed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{FailureCode, JobFailure, JobState};
+use crate::jobs::{FailureView, JobView};
+use crate::time::now_ms;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StoredJob {
+    pub(crate) view: JobView,
+    /// Keyed hash of the submitted job, to tell a retry from a different job.
+    pub(crate) fingerprint: String,
+    /// Which submission of the id this is (1, then one more per resubmission after a
+    /// failure); the sealed message names the round it belongs to.
+    pub(crate) round: u32,
+    /// Runs started for this round: counted against COREBUILD_MAX_ATTEMPTS.
+    pub(crate) runs: u32,
+    /// Stream sequence of the round's message, once published.
+    pub(crate) seq: Option<u64>,
+    /// Set by a cancel request while the job runs; its worker ends it.
+    #[serde(default)]
+    pub(crate) cancel_requested: bool,
+}
+
+impl StoredJob {
+    pub(crate) fn to_bytes(&self) -> bytes::Bytes {
+        serde_json::to_vec(self)
+            .expect("a status document serializes")
+            .into()
+    }
+
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+
+    /// Whether the job finished longer ago than `retention_ms`.
+    pub(crate) fn expired(&self, retention_ms: u64) -> bool {
+        self.view
+            .finished_at
+            .is_some_and(|t| now_ms().saturating_sub(t) > retention_ms)
+    }
+
+    /// Ends the job with `failure`.
+    pub(crate) fn fail(&mut self, failure: &JobFailure) {
+        let view = &mut self.view;
+        view.state = if failure.code.is_cancellation() {
+            JobState::Cancelled
+        } else {
+            JobState::Failed
+        };
+        view.finished_at = Some(now_ms());
+        view.last_activity_at = now_ms();
+        view.progress = None;
+        view.queue_position = None;
+        view.error = Some(FailureView::of(failure));
+    }
+
+    /// Back to the queue, for another worker.
+    pub(crate) fn requeue(&mut self) {
+        let view = &mut self.view;
+        view.state = JobState::Queued;
+        view.progress = None;
+        view.worker_id = None;
+        view.last_activity_at = now_ms();
+    }
+
+    pub(crate) fn cancelled_while_queued() -> JobFailure {
+        JobFailure::new(FailureCode::Cancelled, "the job was cancelled")
+    }
+}

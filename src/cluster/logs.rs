@@ -1,0 +1,256 @@
+//! Job logs in NATS: the worker running a job publishes its lines in batches, one
+//! subject per job; any worker reads them back for pages, follows and the blocking
+//! answer, with the same `seq` numbers the job's own log gave them.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_nats::jetstream::kv;
+use futures::{Stream, StreamExt};
+
+use super::doc::StoredJob;
+use super::names::key;
+use super::{Cluster, ClusterError};
+use crate::joblog::{LogLine, Window};
+use crate::jobs::{FollowEvent, JobView, LogPage};
+
+type Batches = Pin<Box<dyn Stream<Item = Result<(u64, Vec<LogLine>), ClusterError>> + Send>>;
+
+impl Cluster {
+    /// Publishes one batch of a job's lines and waits until JetStream has stored it.
+    pub(super) async fn publish_lines(
+        &self,
+        id: &str,
+        lines: &[LogLine],
+    ) -> Result<(), ClusterError> {
+        let payload = serde_json::to_vec(lines).expect("log lines serialize");
+        let ack = self
+            .js
+            .publish(self.names.logs_subject(id), payload.into())
+            .await
+            .map_err(|e| ClusterError::nats("publishing log lines", e))?;
+        ack.await
+            .map_err(|e| ClusterError::nats("publishing log lines", e))?;
+        Ok(())
+    }
+
+    /// Forgets a job's lines (a new run starts its log afresh; pruning).
+    pub(super) async fn purge_log(&self, id: &str) {
+        if let Err(e) = self.logs.purge().filter(self.names.logs_subject(id)).await {
+            tracing::debug!(job_id = %id, "purging the job's log: {e}");
+        }
+    }
+
+    /// Stream sequence of the job's newest batch, and the seq after its last line.
+    async fn log_end(&self, id: &str) -> Result<Option<(u64, u64)>, ClusterError> {
+        match self
+            .logs
+            .get_last_raw_message_by_subject(&self.names.logs_subject(id))
+            .await
+        {
+            Ok(message) => {
+                let lines: Vec<LogLine> =
+                    serde_json::from_slice(&message.payload).unwrap_or_default();
+                let next = lines.last().map_or(0, |l| l.seq + 1);
+                Ok(Some((message.sequence, next)))
+            }
+            Err(e)
+                if e.kind()
+                    == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(ClusterError::nats("reading the job's log", e)),
+        }
+    }
+
+    /// The job's batches in order, from the first kept, with their stream sequence.
+    async fn batches(&self, id: &str) -> Result<Batches, ClusterError> {
+        let consumer = self
+            .logs
+            .create_consumer(pull::OrderedConfig {
+                filter_subject: self.names.logs_subject(id),
+                deliver_policy: DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| ClusterError::nats("reading the job's log", e))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| ClusterError::nats("reading the job's log", e))?;
+        Ok(Box::pin(messages.map(|message| {
+            let message = message.map_err(|e| ClusterError::nats("reading the job's log", e))?;
+            let seq = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+            let lines: Vec<LogLine> = serde_json::from_slice(&message.payload).unwrap_or_default();
+            Ok((seq, lines))
+        })))
+    }
+
+    /// Every kept line of the job, oldest first: the newest COREBUILD_LOG_LINES.
+    async fn lines(&self, id: &str) -> Result<Vec<LogLine>, ClusterError> {
+        let Some((last, _)) = self.log_end(id).await? else {
+            return Ok(Vec::new());
+        };
+        let mut batches = self.batches(id).await?;
+        let mut lines = Vec::new();
+        while let Some(batch) = batches.next().await {
+            let (seq, batch) = batch?;
+            lines.extend(batch);
+            if seq >= last {
+                break;
+            }
+        }
+        let keep = self.settings.log_lines;
+        if lines.len() > keep {
+            lines.drain(..lines.len() - keep);
+        }
+        Ok(lines)
+    }
+
+    pub(crate) async fn log_page(
+        &self,
+        id: &str,
+        since: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<LogPage, ClusterError> {
+        // The state is read before the lines: a job's lines are all stored before its
+        // end is, so `done` is never true while a line is still missing.
+        let (doc, _) = self
+            .load(id)
+            .await?
+            .ok_or_else(|| ClusterError::NotFound(id.to_owned()))?;
+        let lines = self.lines(id).await?;
+        let first_seq = lines.first().map_or(0, |l| l.seq);
+        let end_seq = lines.last().map_or(0, |l| l.seq + 1);
+        let window = Window {
+            first_seq,
+            end_seq,
+            since,
+            limit,
+            max_bytes,
+        };
+        let slice = window.take(lines.iter().filter(|l| l.seq >= since));
+        let state = doc.view.state;
+        Ok(LogPage {
+            state,
+            first_seq: slice.first_seq,
+            done: state.is_finished() && slice.next_seq == end_seq,
+            next_seq: slice.next_seq,
+            lines: slice.lines,
+        })
+    }
+
+    /// The texts of every kept line, for the blocking answer.
+    pub(crate) async fn log_texts(&self, id: &str) -> Result<Vec<String>, ClusterError> {
+        Ok(self.lines(id).await?.into_iter().map(|l| l.text).collect())
+    }
+
+    /// Follows the job's log from line `since` until its end, woken by new batches
+    /// and by changes of its status document.
+    pub(crate) async fn follow(
+        self: &Arc<Self>,
+        id: &str,
+        since: u64,
+        keep_alive: Duration,
+    ) -> Result<impl Stream<Item = FollowEvent> + Send + 'static, ClusterError> {
+        self.load(id)
+            .await?
+            .ok_or_else(|| ClusterError::NotFound(id.to_owned()))?;
+        let end = self.log_end(id).await?;
+        let next_line = end.map_or(0, |(_, next)| next);
+        let watch = self
+            .status
+            .watch_with_history(key(id))
+            .await
+            .map_err(|e| ClusterError::nats("watching the job", e))?;
+        let follower = Follower {
+            cluster: Arc::clone(self),
+            id: id.to_owned(),
+            // A cursor past the end starts at the next line to come.
+            since: since.min(next_line),
+            batches: self.batches(id).await?,
+            watch,
+            read_to: 0,
+            finished: None,
+            keep_alive,
+            ended: false,
+        };
+        Ok(futures::stream::unfold(follower, Follower::next))
+    }
+}
+
+struct Follower {
+    cluster: Arc<Cluster>,
+    id: String,
+    since: u64,
+    batches: Batches,
+    watch: kv::Watch,
+    /// Stream sequence of the newest batch read.
+    read_to: u64,
+    /// The job's final view, and the stream sequence its last batch has.
+    finished: Option<(JobView, u64)>,
+    keep_alive: Duration,
+    ended: bool,
+}
+
+impl Follower {
+    async fn next(mut self) -> Option<(FollowEvent, Self)> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            if let Some((view, last)) = &self.finished
+                && self.read_to >= *last
+            {
+                let event = FollowEvent::End {
+                    state: view.state,
+                    code: view.end_code(),
+                };
+                self.ended = true;
+                return Some((event, self));
+            }
+            tokio::select! {
+                batch = self.batches.next() => match batch {
+                    Some(Ok((seq, lines))) => {
+                        self.read_to = seq;
+                        let since = self.since;
+                        let lines: Vec<LogLine> = lines.into_iter().filter(|l| l.seq >= since).collect();
+                        if let Some(last) = lines.last() {
+                            self.since = last.seq + 1;
+                            return Some((FollowEvent::Lines(lines), self));
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::debug!(job_id = %self.id, "following the job's log: {e}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    None => return None,
+                },
+                entry = self.watch.next(), if self.finished.is_none() => {
+                    let doc = match entry {
+                        Some(Ok(entry)) if entry.operation == kv::Operation::Put => {
+                            StoredJob::from_bytes(&entry.value)
+                        }
+                        // Gone (past retention) or the watch failed: end with what is known.
+                        _ => None,
+                    };
+                    match doc {
+                        Some(doc) if doc.view.state.is_finished() => {
+                            let last = self.cluster.log_end(&self.id).await.ok().flatten().map_or(0, |(s, _)| s);
+                            self.finished = Some((doc.view, last));
+                        }
+                        Some(_) => {}
+                        None => return None,
+                    }
+                }
+                () = tokio::time::sleep(self.keep_alive) => {
+                    return Some((FollowEvent::KeepAlive, self));
+                }
+            }
+        }
+    }
+}

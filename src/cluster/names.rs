@@ -1,0 +1,82 @@
+//! Names of the fleet's streams, bucket and subjects, all under one prefix so several
+//! fleets can share a NATS account.
+
+/// Names derived from `COREBUILD_NATS_PREFIX`.
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    prefix: String,
+}
+
+impl Names {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The work-queue stream of sealed jobs.
+    pub(crate) fn jobs_stream(&self) -> String {
+        format!("{}_jobs", self.prefix)
+    }
+
+    pub(crate) fn jobs_subject(&self) -> String {
+        format!("{}.jobs", self.prefix)
+    }
+
+    /// The one durable pull consumer every worker of the fleet takes jobs from.
+    pub(crate) fn consumer(&self) -> String {
+        format!("{}_workers", self.prefix)
+    }
+
+    /// The key-value bucket of job status documents.
+    pub(crate) fn status_bucket(&self) -> String {
+        format!("{}_status", self.prefix)
+    }
+
+    /// The stream of log batches, one subject per job.
+    pub(crate) fn logs_stream(&self) -> String {
+        format!("{}_logs", self.prefix)
+    }
+
+    pub(crate) fn logs_subject(&self, id: &str) -> String {
+        format!("{}.logs.{}", self.prefix, key(id))
+    }
+
+    pub(crate) fn logs_subjects(&self) -> String {
+        format!("{}.logs.*", self.prefix)
+    }
+
+    /// Where cancel requests are announced to the worker running the job.
+    pub(crate) fn cancel_subject(&self) -> String {
+        format!("{}.cancel", self.prefix)
+    }
+
+    /// What a sealed job is bound to: it opens only as this job's submission `round`.
+    pub(crate) fn seal_context(&self, id: &str, round: u32) -> String {
+        format!("{}/{id}/{round}", self.prefix)
+    }
+}
+
+/// A job id as one key and one subject token. Ids hold only `A-Za-z0-9._-`; a dot
+/// would split a subject into tokens (and `a..b` is no subject at all), so it is
+/// written `=2e`, which no id contains.
+pub(crate) fn key(id: &str) -> String {
+    id.replace('.', "=2e")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_job_id_is_one_subject_token_and_ids_stay_apart() {
+        let names = Names::new("fleet-a");
+        assert_eq!(names.logs_subject("a..b."), "fleet-a.logs.a=2e=2eb=2e");
+        assert_ne!(key("a.b"), key("a_b"));
+        assert_eq!(names.jobs_stream(), "fleet-a_jobs");
+    }
+}

@@ -192,7 +192,7 @@ async fn the_same_id_sent_to_two_workers_at_once_builds_once() {
 }
 
 /// `corebuild_cluster_jobs_started_total` of one worker.
-async fn started_runs(worker: &TestApp) -> u64 {
+pub async fn started_runs(worker: &TestApp) -> u64 {
     let metrics = worker.get("/metrics").await.text().await.unwrap();
     metrics
         .lines()

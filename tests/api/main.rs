@@ -11,6 +11,7 @@ mod capabilities;
 mod cli;
 mod cli_human;
 mod cluster;
+mod cluster_failures;
 mod config;
 mod contract;
 mod health;

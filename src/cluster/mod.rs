@@ -238,6 +238,17 @@ impl Cluster {
         ClusterState::of(&self.client)
     }
 
+    /// Fails at once while NATS is out of reach, instead of after a request's time-out.
+    fn reachable(&self) -> Result<(), ClusterError> {
+        match self.state() {
+            ClusterState::Connected => Ok(()),
+            ClusterState::Lost => Err(ClusterError::Unavailable(
+                "this worker has lost its NATS connection; it reconnects by itself, retry or ask another worker"
+                    .to_owned(),
+            )),
+        }
+    }
+
     /// Cancel requests from any worker, for the jobs this one runs.
     async fn start_cancel_listener(self: &Arc<Self>) -> Result<(), async_nats::SubscribeError> {
         use futures::StreamExt;

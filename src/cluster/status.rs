@@ -22,6 +22,7 @@ const UNQUEUED_LIMIT_MS: u64 = 60_000;
 impl Cluster {
     /// The job's document and its revision, unless it is unknown or past retention.
     pub(super) async fn load(&self, id: &str) -> Result<Option<(StoredJob, u64)>, ClusterError> {
+        self.reachable()?;
         let entry = self
             .status
             .entry(key(id))
@@ -56,6 +57,7 @@ impl Cluster {
     }
 
     async fn all_docs(&self) -> Result<Vec<(StoredJob, u64)>, ClusterError> {
+        self.reachable()?;
         let unavailable = |e: &dyn std::fmt::Display| ClusterError::nats("listing jobs", e);
         let mut keys = self.status.keys().await.map_err(|e| unavailable(&e))?;
         let mut docs = Vec::new();
@@ -128,6 +130,7 @@ impl Cluster {
 
     /// Waits until the job has finished and returns its final view.
     pub(crate) async fn wait(&self, id: &str) -> Result<JobView, ClusterError> {
+        self.reachable()?;
         let mut watch = self
             .status
             .watch_with_history(key(id))

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::doc::StoredJob;
 use super::names::key;
-use super::{Cluster, ClusterError, ClusterState};
+use super::{Cluster, ClusterError};
 use crate::domain::{Job, JobState};
 use crate::jobs::{JobEvents, JobView};
 use crate::time::now_ms;
@@ -41,12 +41,7 @@ impl Cluster {
         if self.stop_taking.is_cancelled() {
             return Err(ClusterError::ShuttingDown);
         }
-        if self.state() == ClusterState::Lost {
-            return Err(ClusterError::Unavailable(
-                "this worker has lost its NATS connection; retry, or submit to another worker"
-                    .to_owned(),
-            ));
-        }
+        self.reachable()?;
         let id = job.id.as_str();
         let entry_key = key(id);
         let canonical = serde_json::to_vec(&raw).expect("a JSON value serializes");

@@ -139,7 +139,7 @@ async fn a_job_whose_worker_is_killed_finishes_on_another_as_attempt_2() {
     let nats = NatsServer::start();
     let s3 = start_s3().await;
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let mut workers = vec![
+    let mut workers = [
         Process::start(&nats.url(), "k1", dirs[0].path(), "fleet 6", &[]).await,
         Process::start(&nats.url(), "k2", dirs[1].path(), "fleet 6", &[]).await,
     ];
@@ -199,7 +199,7 @@ async fn a_job_that_loses_its_worker_more_often_than_allowed_fails_as_worker_los
     let s3 = start_s3().await;
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let attempts = [("COREBUILD_MAX_ATTEMPTS", "1")];
-    let mut workers = vec![
+    let mut workers = [
         Process::start(&nats.url(), "m1", dirs[0].path(), "fleet 6", &attempts).await,
         Process::start(&nats.url(), "m2", dirs[1].path(), "fleet 6", &attempts).await,
     ];
@@ -279,6 +279,17 @@ async fn nats_stopped_mid_job_and_started_again_the_job_ends_right() {
     assert_eq!(refused.status(), 503);
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["code"], "unavailable", "{body}");
+    let asked = Instant::now();
+    let status = worker
+        .authed(reqwest::Method::GET, "/corebuild/v1/jobs/weathered")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 503, "status is read from NATS");
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "at once, not after a time-out"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     nats.restart();
     let done = worker.wait_for_state("weathered", "succeeded").await;

@@ -2,7 +2,6 @@
 //! own JetStream store in a temp folder. They are killed when dropped.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,7 +20,6 @@ pub fn free_port() -> u16 {
 
 pub struct NatsServer {
     pub port: u16,
-    pub store: PathBuf,
     args: Vec<String>,
     child: Option<Child>,
     _dir: Option<TempDir>,
@@ -44,7 +42,6 @@ impl NatsServer {
                 "-sd".into(),
                 store.display().to_string(),
             ],
-            store,
             child: None,
             _dir: Some(dir),
         };
@@ -134,7 +131,6 @@ impl NatsCluster {
                     "--routes".into(),
                     routes.clone(),
                 ],
-                store,
                 child: None,
                 _dir: None,
             };

@@ -64,6 +64,9 @@ pub(super) fn start(cluster: &Arc<Cluster>) {
 
 /// Where a claimed job stands with respect to its status document.
 struct Claim {
+    /// Another worker took the job over while this one was cut off: this run's end
+    /// is not stored and its message not acknowledged.
+    superseded: bool,
     id: String,
     round: u32,
     attempt: u32,
@@ -201,6 +204,7 @@ impl Cluster {
                     self.purge_log(id).await;
                     self.metrics.started(&self.settings.worker_id);
                     return Ok(Some(Claim {
+                        superseded: false,
                         id: id.to_owned(),
                         round,
                         attempt,
@@ -253,7 +257,9 @@ impl Cluster {
         let outcome = record.wait().await;
         let handed_back = record.was_cut_off()
             || matches!(outcome.as_ref(), Err(f) if f.code == FailureCode::ShuttingDown);
-        if handed_back {
+        if claim.superseded {
+            tracing::warn!("this run was superseded; its end is not stored");
+        } else if handed_back {
             self.hand_back(&mut claim, &message).await;
         } else {
             self.flush_log(&claim.id, &record, &mut published).await;
@@ -322,11 +328,15 @@ impl Cluster {
         let Ok(Some((doc, revision))) = self.load(&claim.id).await else {
             return;
         };
+        if revision <= claim.revision {
+            // Older than what this worker wrote: not the change that refused the
+            // update. Try again on the next tick.
+            return;
+        }
         if !self.still_ours(claim, &doc) {
             tracing::warn!("another worker took the job over; stopping this run");
+            claim.superseded = true;
             record.cancel_for("another worker took the job over");
-            claim.doc = doc;
-            claim.revision = revision;
             return;
         }
         if doc.cancel_requested && !record.cancel.is_cancelled() {
@@ -385,11 +395,15 @@ impl Cluster {
                 Ok(_) => return true,
                 Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
                     match self.load(&claim.id).await {
+                        Ok(Some((_, revision))) if revision <= claim.revision => {
+                            tokio::time::sleep(RETRY_AFTER).await;
+                        }
                         Ok(Some((current, revision))) if self.still_ours(claim, &current) => {
                             claim.doc = current;
                             claim.revision = revision;
                         }
                         Ok(_) => {
+                            claim.superseded = true;
                             tracing::warn!(
                                 "the job was taken over while this worker was cut off; its result here is dropped"
                             );

@@ -94,6 +94,8 @@ pub(crate) struct Cluster {
     js: jetstream::Context,
     names: names::Names,
     status: kv::Store,
+    /// The bucket's own stream, for its current size.
+    status_stream: stream::Stream,
     jobs: stream::Stream,
     logs: stream::Stream,
     consumer: consumer::PullConsumer,
@@ -164,22 +166,25 @@ impl Cluster {
             .map_err(|e| setup(format!("stream {}", names.logs_stream()))(&e))?;
         // The bucket's stream is made by hand, as the key-value convention lays it
         // out: the client's own `create_key_value` first asks for account details in a
-        // form nats-server 2.9 does not answer.
+        // form nats-server 2.9 does not answer. Reads go through the stream's leader
+        // (no direct gets): a replica that lags would answer with an older document,
+        // and claiming and cancelling decide on what they read.
         let bucket = names.status_bucket();
-        js.get_or_create_stream(stream::Config {
-            name: format!("KV_{bucket}"),
-            subjects: vec![format!("$KV.{bucket}.>")],
-            max_messages_per_subject: 1,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            discard: stream::DiscardPolicy::New,
-            num_replicas: settings.replicas,
-            storage: stream::StorageType::File,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| setup(format!("bucket {bucket}"))(&e))?;
+        let status_stream = js
+            .get_or_create_stream(stream::Config {
+                name: format!("KV_{bucket}"),
+                subjects: vec![format!("$KV.{bucket}.>")],
+                max_messages_per_subject: 1,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: false,
+                discard: stream::DiscardPolicy::New,
+                num_replicas: settings.replicas,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| setup(format!("bucket {bucket}"))(&e))?;
         let status = js
             .get_key_value(&bucket)
             .await
@@ -206,6 +211,7 @@ impl Cluster {
             js,
             names,
             status,
+            status_stream,
             jobs,
             logs,
             consumer,

@@ -16,6 +16,8 @@ use crate::time::now_ms;
 
 /// How often finished jobs past their retention are removed from NATS.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Longest wait for the next document while listing.
+const LIST_WAIT: Duration = Duration::from_secs(5);
 /// A job admitted but never published (its worker died in between) ends after this.
 const UNQUEUED_LIMIT_MS: u64 = 60_000;
 
@@ -56,18 +58,39 @@ impl Cluster {
         Ok(views)
     }
 
+    /// Every document in the bucket, read through one watch of the newest value per
+    /// key (one consumer, not one request per job).
     async fn all_docs(&self) -> Result<Vec<(StoredJob, u64)>, ClusterError> {
         self.reachable()?;
         let unavailable = |e: &dyn std::fmt::Display| ClusterError::nats("listing jobs", e);
-        let mut keys = self.status.keys().await.map_err(|e| unavailable(&e))?;
+        let bucket = self
+            .status_stream
+            .get_info()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        if bucket.state.messages == 0 {
+            return Ok(Vec::new());
+        }
+        let mut watch = self
+            .status
+            .watch_with_history(">")
+            .await
+            .map_err(|e| unavailable(&e))?;
         let mut docs = Vec::new();
-        while let Some(k) = keys.next().await {
-            let k = k.map_err(|e| unavailable(&e))?;
-            if let Some(entry) = self.status.entry(k).await.map_err(|e| unavailable(&e))?
-                && entry.operation == kv::Operation::Put
+        loop {
+            // The bucket was not empty a moment ago; a pruner may empty it meanwhile.
+            let next = tokio::time::timeout(LIST_WAIT, watch.next()).await;
+            let Ok(Some(entry)) = next else {
+                break;
+            };
+            let entry = entry.map_err(|e| unavailable(&e))?;
+            if entry.operation == kv::Operation::Put
                 && let Some(doc) = StoredJob::from_bytes(&entry.value)
             {
                 docs.push((doc, entry.revision));
+            }
+            if entry.delta == 0 {
+                break;
             }
         }
         Ok(docs)

@@ -312,12 +312,41 @@ async fn a_three_node_nats_cluster_loses_a_node_and_no_job_is_lost_or_run_twice(
     }
     a.wait_for_state(&ids[0], "running").await;
     nats.nodes[0].kill();
+    // While the workers move to the other nodes and JetStream elects new leaders, a
+    // read may be answered 503 unavailable, which a client retries.
+    let deadline = Instant::now() + Duration::from_secs(60);
     for id in &ids {
-        let done = b.wait_for_status(id, |s| s["state"] == "succeeded").await;
+        let done = loop {
+            let response = b
+                .authed(reqwest::Method::GET, &format!("/corebuild/v1/jobs/{id}"))
+                .send()
+                .await
+                .unwrap();
+            match response.status().as_u16() {
+                200 => {
+                    let status: Value = response.json().await.unwrap();
+                    if status["state"] == "succeeded" {
+                        break status;
+                    }
+                    assert!(
+                        status["state"] != "failed" && status["state"] != "cancelled",
+                        "{status}"
+                    );
+                }
+                503 => {}
+                other => panic!("status of {id}: {other}"),
+            }
+            assert!(Instant::now() < deadline, "job {id} did not finish");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         assert_eq!(done["attempt"], 1, "{done}");
     }
     let started = crate::cluster::started_runs(&a).await + crate::cluster::started_runs(&b).await;
-    assert_eq!(started, 4, "each job ran once");
+    let texts = (
+        a.get("/metrics").await.text().await.unwrap(),
+        b.get("/metrics").await.text().await.unwrap(),
+    );
+    assert_eq!(started, 4, "each job ran once: {texts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::doc::StoredJob;
 use super::names::key;
-use super::submit::Envelope;
+use super::submit::{Envelope, JOB_HEADER, ROUND_HEADER};
 use super::{Cluster, ClusterError};
 use crate::domain::{FailureCode, JobFailure, JobState, parse_job};
 use crate::jobs::{JobRecord, JobView};
@@ -129,17 +129,17 @@ impl Cluster {
 
     /// The job id, round and envelope of a queued message.
     fn open(&self, message: &jetstream::Message) -> Result<(String, u32, Envelope), String> {
-        let msg_id = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("Nats-Msg-Id"))
-            .map(|v| v.as_str().to_owned())
-            .ok_or("the message has no id")?;
-        let (token, round) = msg_id
-            .rsplit_once('.')
-            .ok_or("the message id has no round")?;
-        let round: u32 = round.parse().map_err(|_| "the message id has no round")?;
-        let id = token.replace("=2e", ".");
+        let header = |name| {
+            message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(name))
+                .map(|v| v.as_str().to_owned())
+        };
+        let id = header(JOB_HEADER).ok_or("the message names no job")?;
+        let round: u32 = header(ROUND_HEADER)
+            .and_then(|r| r.parse().ok())
+            .ok_or("the message names no round")?;
         let plain = self
             .settings
             .key

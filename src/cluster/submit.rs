@@ -14,6 +14,10 @@ use crate::domain::{Job, JobState};
 use crate::jobs::{JobEvents, JobView};
 use crate::time::now_ms;
 
+/// Headers of a queued job's message: which job and round it is, needed to open it.
+pub(super) const JOB_HEADER: &str = "Corebuild-Job";
+pub(super) const ROUND_HEADER: &str = "Corebuild-Round";
+
 /// What the queue's message carries, sealed with the fleet key: the job as it was
 /// sent (parsed again by the worker that takes it) and the token it came with, which
 /// that worker masks in the job's log.
@@ -69,7 +73,8 @@ impl Cluster {
                 Some((existing, revision)) => {
                     let state = existing.view.state;
                     let next = if existing.expired(retention) {
-                        new_round(job, &fingerprint, 1, 1)
+                        // Forgotten: a first build again, in a round of its own.
+                        new_round(job, &fingerprint, existing.round + 1, 1)
                     } else if matches!(state, JobState::Failed | JobState::Cancelled) {
                         new_round(
                             job,
@@ -128,10 +133,13 @@ impl Cluster {
             .key
             .seal(&self.names.seal_context(&id, doc.round), &plain);
         let mut headers = HeaderMap::new();
-        // Two workers publishing the same round at the same moment store one message.
+        headers.insert(JOB_HEADER, id.as_str());
+        headers.insert(ROUND_HEADER, doc.round.to_string().as_str());
+        // One message per admission, even if a publish is repeated; the admission time
+        // tells apart an id forgotten after its retention and submitted anew.
         headers.insert(
             "Nats-Msg-Id",
-            format!("{}.{}", key(&id), doc.round).as_str(),
+            format!("{}.{}.{}", key(&id), doc.round, doc.view.created_at).as_str(),
         );
         let published = match self
             .js
@@ -141,6 +149,13 @@ impl Cluster {
             Ok(ack) => ack.await,
             Err(e) => Err(e),
         };
+        let published = published.map_err(|e| (is_full(&e), e.to_string()));
+        let published = match published {
+            Ok(ack) if ack.duplicate => {
+                Err((false, "JetStream took the job for a duplicate".to_owned()))
+            }
+            other => other,
+        };
         match published {
             Ok(ack) => {
                 doc.seq = Some(ack.sequence);
@@ -149,8 +164,7 @@ impl Cluster {
                 self.metrics.events().admitted();
                 Ok(self.with_position(&doc).await)
             }
-            Err(e) => {
-                let full = is_full(&e);
+            Err((full, reason)) => {
                 let rollback = match previous {
                     Some(previous) => self
                         .status
@@ -173,7 +187,7 @@ impl Cluster {
                         .rejected(crate::domain::ErrorCode::QueueFull);
                     Err(ClusterError::QueueFull)
                 } else {
-                    Err(ClusterError::nats("queueing the job", e))
+                    Err(ClusterError::nats("queueing the job", reason))
                 }
             }
         }

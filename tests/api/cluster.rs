@@ -241,3 +241,45 @@ impl TestApp {
             .unwrap()
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_job_submitted_again_anywhere_is_its_next_attempt() {
+    let nats = NatsServer::start();
+    let s3 = start_s3().await;
+    let a = cluster_worker(&nats.url(), "fa", "exit 3", &[]).await;
+    let b = cluster_worker(&nats.url(), "fb", "exit 3", &[]).await;
+    let failing = job("flaky", &s3);
+    let first = a.submit(&failing).await;
+    assert_eq!(first.status(), 500);
+    let body: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(body["code"], "build_failed", "{body}");
+    assert!(!crate::helpers::log_lines(&body).is_empty());
+    let second = b.submit_async(&failing).await;
+    assert_eq!(second.status(), 202);
+    let again = a.wait_for_state("flaky", "failed").await;
+    assert_eq!(again["attempt"], 2, "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_finished_job_past_its_retention_is_gone_from_every_worker() {
+    let nats = NatsServer::start();
+    let s3 = start_s3().await;
+    let retention = ["--job-retention-secs", "1"];
+    let a = cluster_worker(&nats.url(), "ra", "success", &retention).await;
+    let b = cluster_worker(&nats.url(), "rb", "success", &retention).await;
+    assert_eq!(a.submit(&job("brief", &s3)).await.status(), 200);
+    assert_eq!(b.status("brief").await["state"], "succeeded");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for worker in [&a, &b] {
+        let gone = worker
+            .authed(reqwest::Method::GET, "/corebuild/v1/jobs/brief")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gone.status(), 404);
+    }
+    // Forgotten means a new first build.
+    assert_eq!(b.submit_async(&job("brief", &s3)).await.status(), 202);
+    let again = a.wait_for_state("brief", "succeeded").await;
+    assert_eq!(again["attempt"], 1, "{again}");
+}

@@ -21,6 +21,9 @@
 //! - [`config`], [`cli`], [`startup`]: the environment, the command line, and the
 //!   [`Application`] built from them; [`shutdown`], [`telemetry`] and `systemd` for
 //!   `main`.
+//! - `cluster`: cluster mode, between the API and the engine: admission, the sealed
+//!   job queue and status in NATS JetStream; it feeds the jobs it takes to the same
+//!   engine. `api::Backend` is the one seam: handlers do not know which mode runs.
 //! - [`client`]: the other subcommands, a client of a running worker.
 //! - `machine` (host facts and the pool size), `time` (epoch milliseconds), [`tls`]
 //!   (HTTPS on the API, the certificate read again on SIGHUP).

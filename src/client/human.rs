@@ -79,8 +79,13 @@ pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 /// One line: `job ID (arch kind, attempt N): state`, and what the state adds.
 pub(super) fn status_line(s: &Value) -> String {
+    // Cluster mode names the worker that runs the job.
+    let on = s["workerId"]
+        .as_str()
+        .map(|w| format!(", on {w}"))
+        .unwrap_or_default();
     let mut out = format!(
-        "job {} ({} {}, attempt {}): {}",
+        "job {} ({} {}, attempt {}{on}): {}",
         s["id"].as_str().unwrap_or("?"),
         s["architecture"].as_str().unwrap_or("?"),
         s["imageKind"].as_str().unwrap_or("?"),
@@ -142,22 +147,33 @@ pub(super) fn artifact(a: &Value) -> String {
 }
 
 pub(super) fn jobs(list: &Value) -> String {
-    let rows: Vec<Vec<String>> = list["jobs"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let jobs: Vec<&Value> = list["jobs"].as_array().into_iter().flatten().collect();
+    // A fleet's list says which worker runs what; a standalone worker's has no column.
+    let fleet = jobs.iter().any(|job| job.get("workerId").is_some());
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
         .map(|job| {
-            vec![
+            let mut row = vec![
                 job["id"].as_str().unwrap_or("?").to_owned(),
                 job["state"].as_str().unwrap_or("?").to_owned(),
                 job["attempt"].to_string(),
+            ];
+            if fleet {
+                row.push(job["workerId"].as_str().unwrap_or("-").to_owned());
+            }
+            row.push(
                 job["createdAt"]
                     .as_u64()
                     .map_or_else(|| "?".to_owned(), time),
-            ]
+            );
+            row
         })
         .collect();
-    table(&["ID", "STATE", "ATTEMPT", "CREATED"], &rows)
+    if fleet {
+        table(&["ID", "STATE", "ATTEMPT", "WORKER", "CREATED"], &rows)
+    } else {
+        table(&["ID", "STATE", "ATTEMPT", "CREATED"], &rows)
+    }
 }
 
 pub(super) fn capabilities(c: &Value) -> String {
@@ -210,7 +226,11 @@ pub(super) fn capabilities(c: &Value) -> String {
         ),
         ("features", join(&c["features"])),
     ];
+    let cluster = c["cluster"]
+        .as_str()
+        .map(|state| ("cluster", format!("NATS {state}")));
     rows.iter()
+        .chain(cluster.iter())
         .map(|(label, value)| format!("{label:<11} {value}"))
         .collect::<Vec<_>>()
         .join("\n")
@@ -243,5 +263,25 @@ mod tests {
             .map(|l| l.find(['q', 's', 'S']).unwrap())
             .collect();
         assert!(starts.windows(2).all(|w| w[0] == w[1]), "{text}");
+    }
+
+    #[test]
+    fn a_fleet_job_names_its_worker_and_a_standalone_one_does_not() {
+        let fleet = serde_json::json!({"jobs": [
+            {"id": "a", "state": "running", "attempt": 2, "workerId": "build-7", "createdAt": 0},
+            {"id": "b", "state": "queued", "attempt": 1, "createdAt": 0}
+        ]});
+        let text = jobs(&fleet);
+        assert!(text.lines().next().unwrap().contains("WORKER"), "{text}");
+        assert!(
+            text.contains("build-7") && text.lines().nth(2).unwrap().contains(" - "),
+            "{text}"
+        );
+        let line = status_line(&fleet["jobs"][0]);
+        assert!(line.contains("attempt 2, on build-7): running"), "{line}");
+
+        let standalone = serde_json::json!({"jobs": [{"id": "b", "state": "queued", "attempt": 1, "createdAt": 0}]});
+        assert!(!jobs(&standalone).contains("WORKER"));
+        assert!(status_line(&standalone["jobs"][0]).contains("attempt 1): queued"));
     }
 }

@@ -302,9 +302,13 @@ impl Cluster {
         self.abandon.cancel();
         self.background.close();
         self.background.wait().await;
-        let _ = self.client.flush().await;
+        // Whatever is still buffered goes out if NATS is there; an unreachable NATS does
+        // not hold up the exit.
+        let _ = tokio::time::timeout(FLUSH_LIMIT, self.client.flush()).await;
     }
 }
 
 /// How long shutdown waits for the jobs' ends to reach NATS.
 const FINAL_PUBLISH: Duration = Duration::from_secs(10);
+/// How long the last flush of the connection may take.
+const FLUSH_LIMIT: Duration = Duration::from_secs(2);

@@ -283,3 +283,27 @@ async fn a_finished_job_past_its_retention_is_gone_from_every_worker() {
     let again = a.wait_for_state("brief", "succeeded").await;
     assert_eq!(again["attempt"], 1, "{again}");
 }
+
+/// README's "Run a fleet" demonstration, run as written.
+#[tokio::test]
+async fn the_fleet_example_script_shows_a_killed_workers_job_finish_elsewhere() {
+    let output = tokio::process::Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/cluster/run.sh"
+        ))
+        .env("COREBUILD", env!("CARGO_BIN_EXE_corebuild"))
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(said.contains("NATS connected"), "{said}");
+    let finished = said.split("== every job finished").nth(1).unwrap();
+    assert_eq!(finished.matches("succeeded").count(), 4, "{said}");
+    assert!(said.contains("attempt 2, on worker-"), "{said}");
+}

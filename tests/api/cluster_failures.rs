@@ -303,6 +303,23 @@ async fn nats_stopped_mid_job_and_started_again_the_job_ends_right() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_that_lost_nats_still_stops_on_sigterm() {
+    let mut nats = NatsServer::start();
+    let mut worker = cluster_worker(&nats.url(), "gone", "success", &[]).await;
+    nats.kill();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(30), worker.stop_and_wait())
+        .await
+        .expect("the worker stopped");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_three_node_nats_cluster_loses_a_node_and_no_job_is_lost_or_run_twice() {
     let mut nats = NatsCluster::start();
     nats.wait_for_jetstream().await;

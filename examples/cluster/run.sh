@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# A fleet on one machine: a nats-server with JetStream, moto as the S3 server and three
+# corebuild workers on loopback, sharing one job queue. Submits three jobs to one worker,
+# shows them spread over the fleet, kills (-9) the worker running one of them and shows
+# that job finish on another worker as its next attempt.
+#
+# Needs: corebuild on PATH (or COREBUILD=path/to/corebuild), nats-server, moto_server,
+# xorriso, openssl, curl, python3. Everything happens in a scratch folder that is
+# removed at the end, with every process this script started.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+builder="$here/../isocreator-xorriso"
+corebuild=${COREBUILD:-corebuild}
+for tool in "$corebuild" nats-server moto_server xorriso openssl curl python3; do
+  command -v "$tool" >/dev/null || { echo "missing: $tool (see README.md, 'Run a fleet')" >&2; exit 1; }
+done
+
+scratch=$(mktemp -d)
+pids=()
+cleanup() {
+  kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+nats_port=14222 s3_port=15000
+nats-server -js -a 127.0.0.1 -p "$nats_port" -sd "$scratch/nats" > "$scratch/nats.log" 2>&1 &
+pids+=($!)
+moto_server -H 127.0.0.1 -p "$s3_port" > "$scratch/moto.log" 2>&1 &
+pids+=($!)
+until curl -s -o /dev/null "http://127.0.0.1:$s3_port"; do sleep 0.2; done
+# The bucket, made with a plain S3 call (moto takes any credentials).
+curl -s -X PUT "http://127.0.0.1:$s3_port/artifacts" > /dev/null
+
+# The same fleet key on every worker; a short ack wait so a lost worker shows quickly.
+key=$(openssl rand -hex 32)
+declare -A worker_pid
+for i in 1 2 3; do
+  COREBUILD_BIND=127.0.0.1 COREBUILD_PORT=1306$i COREBUILD_WORKER_ID=worker-$i \
+  COREBUILD_WORKDIR="$scratch/work-$i" COREBUILD_MAX_CONCURRENCY=1 \
+  COREBUILD_NATS_URL="nats://127.0.0.1:$nats_port" COREBUILD_CLUSTER_KEY="$key" \
+  COREBUILD_NATS_ACK_WAIT_SECS=5 \
+  ISO_CREATOR_COMMAND="sh -c 'sleep 6; exec \"\$0\" \"\$@\"' '$builder'" \
+    "$corebuild" serve > "$scratch/worker-$i.log" 2>&1 &
+  worker_pid[$i]=$!
+  pids+=($!)
+done
+for i in 1 2 3; do
+  until "$corebuild" capabilities --url "http://127.0.0.1:1306$i" > /dev/null 2>&1; do sleep 0.2; done
+done
+echo "== three workers in one fleet"
+"$corebuild" capabilities --url http://127.0.0.1:13061 | grep -E '^(worker|cluster)'
+
+for n in 1 2 3; do
+  cat > "$scratch/job-$n.json" <<JSON
+{
+  "id": "fleet-$n", "architecture": "amd64", "imageKind": "ubuntu-iso",
+  "cloudlyUrl": "https://cloudly.example.com", "provisioningToken": "fleet-demo-token",
+  "s3Descriptor": { "endpoint": "127.0.0.1:$s3_port", "useSsl": false,
+    "accessKey": "test", "accessSecret": "test-secret", "bucketName": "artifacts" }
+}
+JSON
+  "$corebuild" submit "$scratch/job-$n.json" --url http://127.0.0.1:13061 > /dev/null
+done
+sleep 2
+echo
+echo "== all submitted to worker-1, listed by worker-3"
+"$corebuild" jobs --url http://127.0.0.1:13063
+
+# The worker running fleet-2, from its status.
+victim=$("$corebuild" status fleet-2 --json --url http://127.0.0.1:13061 |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["workerId"])')
+echo
+echo "== kill -9 $victim, which runs fleet-2"
+kill -9 "${worker_pid[${victim#worker-}]}"
+
+survivor=13061
+[ "$victim" = worker-1 ] && survivor=13062
+for n in 1 2 3; do
+  until "$corebuild" status "fleet-$n" --json --url "http://127.0.0.1:$survivor" |
+    python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["state"] not in ("succeeded","failed","cancelled"))'; do
+    sleep 0.5
+  done
+done
+echo
+echo "== every job finished; fleet-2 ran again elsewhere as attempt 2"
+"$corebuild" jobs --url "http://127.0.0.1:$survivor"
+echo
+"$corebuild" status fleet-2 --url "http://127.0.0.1:$survivor"

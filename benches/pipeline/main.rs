@@ -11,17 +11,21 @@
 //!   `aws s3 cp`, `openssl dgst` + `aws s3 cp` and `rclone copyto` where installed, on
 //!   the same file and endpoint; median of `BENCH_RUNS` interleaved runs (default 3);
 //! - status polling under `wrk` while two jobs run;
-//! - log ingestion: the worker's CPU seconds per 100 MB of isocreator output, its RSS.
+//! - log ingestion: the worker's CPU seconds per 100 MB of isocreator output, its RSS;
+//! - cluster mode (three workers on a local nats-server): status polling through a
+//!   worker that does not run the job, and submit-to-start latency beside a standalone
+//!   worker's.
 //!
 //! `BENCH_SIZES=256MiB,2GiB` picks the artifact sizes (default 256MiB,1GiB,2GiB,4GiB;
 //! empty skips the upload phase). `BENCH_PARTS=upload` (any of `upload`, `polling`,
-//! `logs`, comma-separated; default all three) runs only some sections. `OPENSSL_ia32cap=:~0x20000000` hides SHA-NI from
+//! `logs`, `cluster`, comma-separated; default all four) runs only some sections. `OPENSSL_ia32cap=:~0x20000000` hides SHA-NI from
 //! OpenSSL and from the worker's AWS-LC alike: the run then measures this machine as
 //! one without it.
 
 // The modules share their items with `pub`; nothing here is a public API.
 #![allow(unreachable_pub)]
 
+mod cluster;
 mod cpu;
 mod discard_s3;
 mod logs;
@@ -59,7 +63,8 @@ async fn main() {
     let s3 = discard_s3::start(&ca).await;
     let machine = cpu::describe();
 
-    let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "upload,polling,logs".to_owned());
+    let parts =
+        std::env::var("BENCH_PARTS").unwrap_or_else(|_| "upload,polling,logs,cluster".to_owned());
     let part = |name: &str| parts.split(',').any(|p| p.trim() == name);
 
     // Polling and log ingestion first: on this kind of VM, freeing the gigabytes of
@@ -67,6 +72,12 @@ async fn main() {
     let polling = if part("polling") {
         eprintln!("status polling");
         polling::measure(&dir, &s3, runs).await
+    } else {
+        None
+    };
+    let cluster = if part("cluster") {
+        eprintln!("cluster mode");
+        cluster::measure(&dir, &s3, runs).await
     } else {
         None
     };
@@ -88,6 +99,7 @@ async fn main() {
         println!("{line}  ");
     }
     print_table(&uploads, polling.as_ref(), &ingested, runs);
+    print_cluster(cluster.as_ref());
     print_targets(&uploads, polling.as_ref(), &ingested);
 }
 
@@ -151,6 +163,32 @@ fn print_table(
     println!();
     println!(
         "Upload rows: median of {runs} interleaved runs; \"vs the limit\" is the row's throughput over openssl dgst -sha256's on the same cached file (two jobs: their bytes together). Status polling: the wrk run with the median throughput of {runs}."
+    );
+}
+
+fn print_cluster(cluster: Option<&cluster::Cluster>) {
+    let Some(c) = cluster else {
+        println!();
+        println!("Cluster mode: not measured (nats-server not installed, or left out).");
+        return;
+    };
+    println!();
+    println!("| cluster mode (three workers, one nats-server on loopback) | result |");
+    println!("|---|---|");
+    match c.polling {
+        Some((rps, p99)) => println!(
+            "| status polling through a worker that does not run the job, `{}` | {rps:.0} req/s, p99 {p99:.2} ms |",
+            polling::WRK
+        ),
+        None => println!("| status polling | not measured (wrk not installed) |"),
+    }
+    println!(
+        "| submit-to-start, idle fleet of three | p50 {:.0} ms, p99 {:.0} ms |",
+        c.fleet_start_ms.0, c.fleet_start_ms.1
+    );
+    println!(
+        "| submit-to-start, one standalone worker (reference) | p50 {:.0} ms, p99 {:.0} ms |",
+        c.standalone_start_ms.0, c.standalone_start_ms.1
     );
 }
 

@@ -78,7 +78,7 @@ pub async fn measure(dir: &Path, s3: &DiscardS3, runs: usize) -> Option<Polling>
     })
 }
 
-fn requests_per_second(report: &str) -> f64 {
+pub fn requests_per_second(report: &str) -> f64 {
     report
         .lines()
         .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
@@ -87,7 +87,7 @@ fn requests_per_second(report: &str) -> f64 {
 }
 
 /// The 99th percentile from wrk's latency distribution (`99%  2.60ms`), in ms.
-fn p99_ms(report: &str) -> f64 {
+pub fn p99_ms(report: &str) -> f64 {
     let value = report
         .lines()
         .find_map(|l| l.trim().strip_prefix("99%"))

@@ -111,8 +111,14 @@ impl Worker {
     }
 
     pub async fn state(&self, id: &str, token: &str) -> String {
-        let status: Value = self
-            .http
+        self.status(id, token).await["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub async fn status(&self, id: &str, token: &str) -> Value {
+        self.http
             .get(self.url(&format!("/corebuild/v1/jobs/{id}")))
             .bearer_auth(token)
             .send()
@@ -120,8 +126,7 @@ impl Worker {
             .unwrap()
             .json()
             .await
-            .unwrap();
-        status["state"].as_str().unwrap_or_default().to_owned()
+            .unwrap()
     }
 
     pub async fn cancel(&self, id: &str, token: &str) {

@@ -26,6 +26,8 @@ const MIRROR_EVERY: Duration = Duration::from_millis(500);
 /// Status documents of a running job change at most this often (state changes and
 /// the end go out at once).
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// A running job's document is written at least this often, changed or not.
+const CHECK_EVERY: Duration = Duration::from_secs(5);
 /// Lines in one log batch, at most, and about this much text.
 const BATCH_LINES: usize = 1000;
 const BATCH_BYTES: usize = 1024 * 1024;
@@ -298,7 +300,12 @@ impl Cluster {
             self.flush_log(&claim.id, record, published).await;
             let view = self.view_of(claim, record);
             let changed = view.state != last_state;
-            if view == claim.doc.view || !(changed || last_put.elapsed() >= STATUS_EVERY) {
+            let due = last_put.elapsed() >= STATUS_EVERY;
+            // Even a job whose status does not change is written now and then: the
+            // write is what finds a cancel mark (should its announcement be lost) or
+            // a takeover by another worker.
+            let check = last_put.elapsed() >= CHECK_EVERY;
+            if !check && (view == claim.doc.view || !(changed || due)) {
                 continue;
             }
             let mut doc = claim.doc.clone();

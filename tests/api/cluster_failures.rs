@@ -303,6 +303,42 @@ async fn nats_stopped_mid_job_and_started_again_the_job_ends_right() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancel_mark_stops_a_silent_job_even_without_its_announcement() {
+    let nats = NatsServer::start();
+    let s3 = start_s3().await;
+    let worker = cluster_worker(&nats.url(), "quiet", "fleet", &[]).await;
+    assert_eq!(
+        worker.submit_async(&job("long-quiet", &s3)).await.status(),
+        202
+    );
+    worker.wait_for_state("long-quiet", "running").await;
+    // Mark the job in the bucket as a cancel request does, but announce nothing.
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let bucket = js.get_key_value("corebuild_status").await.unwrap();
+    loop {
+        let entry = bucket.entry("long-quiet").await.unwrap().unwrap();
+        let mut doc: Value = serde_json::from_slice(&entry.value).unwrap();
+        doc["cancelRequested"] = true.into();
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        if bucket
+            .update("long-quiet", bytes.into(), entry.revision)
+            .await
+            .is_ok()
+        {
+            break;
+        }
+    }
+    let started = Instant::now();
+    let cancelled = worker.wait_for_state("long-quiet", "cancelled").await;
+    assert_eq!(cancelled["error"]["code"], "cancelled", "{cancelled}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_that_lost_nats_still_stops_on_sigterm() {
     let mut nats = NatsServer::start();
     let mut worker = cluster_worker(&nats.url(), "gone", "success", &[]).await;

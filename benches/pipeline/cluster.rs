@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::discard_s3::DiscardS3;
-use crate::polling::{WRK, p99_ms, requests_per_second};
+use crate::polling::wrk;
 use crate::worker::Worker;
 
 const TOKEN: &str = "bench-cluster-token";
@@ -98,7 +98,7 @@ pub async fn measure(dir: &Path, s3: &DiscardS3, runs: usize) -> Option<Cluster>
     let polling = if Command::new("wrk").arg("--version").output().is_ok() {
         let mut samples = Vec::new();
         for _ in 0..runs {
-            samples.push(wrk(&reader.url("/corebuild/v1/jobs/long-poll")).await);
+            samples.push(wrk(reader.url("/corebuild/v1/jobs/long-poll"), TOKEN).await);
         }
         samples.sort_by(|a, b| a.0.total_cmp(&b.0));
         Some(samples[samples.len() / 2])
@@ -156,25 +156,4 @@ async fn submit_to_start(worker: &Worker, s3: &DiscardS3, prefix: &str) -> (f64,
     delays.sort_by(f64::total_cmp);
     let at = |q: f64| delays[((delays.len() - 1) as f64 * q).round() as usize];
     (at(0.5), at(0.99))
-}
-
-async fn wrk(url: &str) -> (f64, f64) {
-    let url = url.to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("wrk")
-            .args(WRK.split(' ').skip(1))
-            .args(["-H", &format!("Authorization: Bearer {TOKEN}")])
-            .arg(url)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "wrk failed: {report}");
-    assert!(
-        !report.contains("Non-2xx"),
-        "every poll must succeed: {report}"
-    );
-    (requests_per_second(&report), p99_ms(&report))
 }

@@ -39,24 +39,7 @@ pub async fn measure(dir: &Path, s3: &DiscardS3, runs: usize) -> Option<Polling>
     }
     let mut samples = Vec::new();
     for _ in 0..runs {
-        let url = worker.url("/corebuild/v1/jobs/bench-poll-1");
-        let output = tokio::task::spawn_blocking(move || {
-            Command::new("wrk")
-                .args(WRK.split(' ').skip(1))
-                .args(["-H", &format!("Authorization: Bearer {TOKEN}")])
-                .arg(url)
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
-        let report = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "wrk failed: {report}");
-        assert!(
-            !report.contains("Non-2xx"),
-            "every poll must succeed: {report}"
-        );
-        samples.push((requests_per_second(&report), p99_ms(&report)));
+        samples.push(wrk(worker.url("/corebuild/v1/jobs/bench-poll-1"), TOKEN).await);
     }
     for id in ["bench-poll-1", "bench-poll-2"] {
         assert_eq!(
@@ -78,7 +61,30 @@ pub async fn measure(dir: &Path, s3: &DiscardS3, runs: usize) -> Option<Polling>
     })
 }
 
-pub fn requests_per_second(report: &str) -> f64 {
+/// One wrk run on `url` with `token`: requests per second and p99 in ms. Every answer
+/// must be a 2xx.
+pub async fn wrk(url: String, token: &str) -> (f64, f64) {
+    let header = format!("Authorization: Bearer {token}");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("wrk")
+            .args(WRK.split(' ').skip(1))
+            .args(["-H", &header])
+            .arg(url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "wrk failed: {report}");
+    assert!(
+        !report.contains("Non-2xx"),
+        "every poll must succeed: {report}"
+    );
+    (requests_per_second(&report), p99_ms(&report))
+}
+
+fn requests_per_second(report: &str) -> f64 {
     report
         .lines()
         .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
@@ -87,7 +93,7 @@ pub fn requests_per_second(report: &str) -> f64 {
 }
 
 /// The 99th percentile from wrk's latency distribution (`99%  2.60ms`), in ms.
-pub fn p99_ms(report: &str) -> f64 {
+fn p99_ms(report: &str) -> f64 {
     let value = report
         .lines()
         .find_map(|l| l.trim().strip_prefix("99%"))

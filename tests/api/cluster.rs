@@ -120,6 +120,58 @@ async fn jobs_submitted_to_one_worker_run_on_all_three_and_any_worker_answers_fo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fleet_reaches_nats_over_tls_with_a_token_and_not_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = crate::tls::make_certificate(dir.path(), "nats");
+    let nats = NatsServer::start_with(&[
+        "--tls",
+        "--tlscert",
+        cert.to_str().unwrap(),
+        "--tlskey",
+        key.to_str().unwrap(),
+        "--auth",
+        "nats-token-77b1",
+    ]);
+    let s3 = start_s3().await;
+    let url = format!("tls://localhost:{}", nats.port);
+    let worker = cluster_worker(
+        &url,
+        "tls-1",
+        "success",
+        &[
+            "--nats-ca-file",
+            ca.to_str().unwrap(),
+            "--nats-token",
+            "nats-token-77b1",
+        ],
+    )
+    .await;
+    assert_eq!(worker.submit(&job("over-tls", &s3)).await.status(), 200);
+    assert_eq!(worker.status("over-tls").await["workerId"], "tls-1");
+
+    // Without the token, or without trusting the CA, the worker does not start, and
+    // says where it tried to connect.
+    for extra in [
+        vec!["--nats-ca-file", ca.to_str().unwrap()],
+        vec!["--nats-token", "nats-token-77b1"],
+    ] {
+        let workdir = tempfile::tempdir().unwrap();
+        let mut args = vec!["--nats-url", url.as_str(), "--cluster-key", FLEET_KEY];
+        args.extend(extra);
+        let config = crate::helpers::config_with(&workdir, &args);
+        let err = corebuild::startup::Application::build(config)
+            .await
+            .err()
+            .expect("no connection")
+            .to_string();
+        assert!(
+            err.contains(&url) && err.contains("COREBUILD_NATS_URL"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn health_and_capabilities_say_the_worker_is_in_a_connected_cluster() {
     let nats = NatsServer::start();
     let worker = cluster_worker(&nats.url(), "w1", "success", &[]).await;

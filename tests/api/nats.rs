@@ -18,6 +18,19 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A JetStream server on loopback `port`, its store in `store`.
+fn jetstream_args(port: u16, store: &std::path::Path) -> Vec<String> {
+    vec![
+        "-js".into(),
+        "-a".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        port.to_string(),
+        "-sd".into(),
+        store.display().to_string(),
+    ]
+}
+
 pub struct NatsServer {
     pub port: u16,
     args: Vec<String>,
@@ -28,20 +41,19 @@ pub struct NatsServer {
 impl NatsServer {
     /// One server with JetStream.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// One server with JetStream and `extra` arguments (TLS, authentication).
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let store = dir.path().to_owned();
+        let mut args = jetstream_args(port, &store);
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let mut server = Self {
             port,
-            args: vec![
-                "-js".into(),
-                "-a".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                port.to_string(),
-                "-sd".into(),
-                store.display().to_string(),
-            ],
+            args,
             child: None,
             _dir: Some(dir),
         };
@@ -112,25 +124,20 @@ impl NatsCluster {
         let mut nodes = Vec::new();
         for (i, (port, route)) in ports.iter().enumerate() {
             let store = dir.path().join(format!("n{i}"));
+            let mut args = jetstream_args(*port, &store);
+            args.extend([
+                "-n".into(),
+                format!("n{i}"),
+                "--cluster_name".into(),
+                "corebuild-test".into(),
+                "--cluster".into(),
+                format!("nats://127.0.0.1:{route}"),
+                "--routes".into(),
+                routes.clone(),
+            ]);
             let mut node = NatsServer {
                 port: *port,
-                args: vec![
-                    "-js".into(),
-                    "-a".into(),
-                    "127.0.0.1".into(),
-                    "-p".into(),
-                    port.to_string(),
-                    "-sd".into(),
-                    store.display().to_string(),
-                    "-n".into(),
-                    format!("n{i}"),
-                    "--cluster_name".into(),
-                    "corebuild-test".into(),
-                    "--cluster".into(),
-                    format!("nats://127.0.0.1:{route}"),
-                    "--routes".into(),
-                    routes.clone(),
-                ],
+                args,
                 child: None,
                 _dir: None,
             };

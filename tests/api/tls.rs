@@ -15,7 +15,7 @@ use crate::s3::start_s3;
 
 /// A CA of its own and a certificate for `localhost` it signed, written to `dir`:
 /// (CA file, certificate file, key file).
-fn make_certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+pub fn make_certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

@@ -135,7 +135,7 @@ impl Backend {
         match self {
             Self::Local(engine) => match engine.cancel(id) {
                 Ok(record) => Ok(JobView::of(&record, engine.queue_position(&record))),
-                Err(CancelError::NotFound(id)) => Err(not_found(&id)),
+                Err(e @ CancelError::NotFound(_)) => Err(ApiError::NotFound(e.to_string())),
                 Err(e @ CancelError::Finished(_)) => Err(ApiError::Conflict(e.to_string())),
             },
             Self::Cluster { cluster, .. } => Ok(cluster.cancel(id).await?),

@@ -70,7 +70,7 @@ impl ApiError {
 impl From<ClusterError> for ApiError {
     fn from(err: ClusterError) -> Self {
         match err {
-            ClusterError::NotFound(id) => Self::NotFound(format!("no job {id}")),
+            e @ ClusterError::NotFound(_) => Self::NotFound(e.to_string()),
             e @ (ClusterError::Conflict(_) | ClusterError::Finished(_)) => {
                 Self::Conflict(e.to_string())
             }

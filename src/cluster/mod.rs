@@ -126,14 +126,11 @@ impl Cluster {
         let client = connection::connect(&settings, Arc::clone(&metrics)).await?;
         let js = jetstream::new(client.clone());
         let names = names::Names::new(&settings.prefix);
-        let all_urls = settings.urls.clone();
-        let setup = |what: String| {
-            let urls = all_urls.clone();
-            move |err: &dyn std::fmt::Display| ClusterStartError::Setup {
-                what,
-                urls,
-                reason: err.to_string(),
-            }
+        let urls = settings.urls.clone();
+        let setup = |what: String, err: &dyn std::fmt::Display| ClusterStartError::Setup {
+            what,
+            urls: urls.clone(),
+            reason: err.to_string(),
         };
         let jobs = js
             .get_or_create_stream(stream::Config {
@@ -148,7 +145,7 @@ impl Cluster {
                 ..Default::default()
             })
             .await
-            .map_err(|e| setup(format!("stream {}", names.jobs_stream()))(&e))?;
+            .map_err(|e| setup(format!("stream {}", names.jobs_stream()), &e))?;
         let logs = js
             .get_or_create_stream(stream::Config {
                 name: names.logs_stream(),
@@ -163,7 +160,7 @@ impl Cluster {
                 ..Default::default()
             })
             .await
-            .map_err(|e| setup(format!("stream {}", names.logs_stream()))(&e))?;
+            .map_err(|e| setup(format!("stream {}", names.logs_stream()), &e))?;
         // The bucket's stream is made by hand, as the key-value convention lays it
         // out: the client's own `create_key_value` first asks for account details in a
         // form nats-server 2.9 does not answer. Reads go through the stream's leader
@@ -184,11 +181,11 @@ impl Cluster {
                 ..Default::default()
             })
             .await
-            .map_err(|e| setup(format!("bucket {bucket}"))(&e))?;
+            .map_err(|e| setup(format!("bucket {bucket}"), &e))?;
         let status = js
             .get_key_value(&bucket)
             .await
-            .map_err(|e| setup(format!("bucket {bucket}"))(&e))?;
+            .map_err(|e| setup(format!("bucket {bucket}"), &e))?;
         let consumer = jobs
             .get_or_create_consumer(
                 &names.consumer(),
@@ -205,7 +202,7 @@ impl Cluster {
                 },
             )
             .await
-            .map_err(|e| setup(format!("consumer {}", names.consumer()))(&e))?;
+            .map_err(|e| setup(format!("consumer {}", names.consumer()), &e))?;
         let cluster = Arc::new(Self {
             client,
             js,
@@ -224,10 +221,12 @@ impl Cluster {
             stop_taking: CancellationToken::new(),
             abandon: CancellationToken::new(),
         });
-        cluster
-            .start_cancel_listener()
-            .await
-            .map_err(|e| setup(format!("subscription {}", cluster.names.cancel_subject()))(&e))?;
+        cluster.start_cancel_listener().await.map_err(|e| {
+            setup(
+                format!("subscription {}", cluster.names.cancel_subject()),
+                &e,
+            )
+        })?;
         claim::start(&cluster);
         status::start_pruner(&cluster);
         tracing::info!(

@@ -44,12 +44,20 @@ pub enum Command {
 
 impl Cli {
     /// Parses the process's arguments and environment; on a bad value prints an error
-    /// that names the environment variable and exits with status 2.
+    /// that names the environment variable and exits with status 2. With `--json`
+    /// anywhere on the line, the error is one JSON object on stdout, as every other
+    /// error of a `--json` command is.
     pub fn parse_or_exit() -> Action {
-        Self::try_parse_from_args(std::env::args_os())
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let json = wants_json(&args);
+        Self::try_parse_from_args(args)
             .and_then(Cli::into_action)
             .unwrap_or_else(|message| {
-                eprint!("{message}");
+                if json {
+                    println!("{}", argument_error(&message));
+                } else {
+                    eprint!("{message}");
+                }
                 std::process::exit(2)
             })
     }
@@ -96,9 +104,42 @@ impl Cli {
     }
 }
 
+/// Whether `--json` stands among the options (before a `--` that ends them).
+fn wants_json(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json")
+}
+
+/// A command-line error as the JSON error object of the client commands.
+fn argument_error(message: &str) -> serde_json::Value {
+    let message = message.trim_end();
+    serde_json::json!({ "success": false, "error": message, "code": "invalid_arguments" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_is_asked_for_anywhere_before_the_end_of_options() {
+        let args = |a: &[&str]| {
+            a.iter()
+                .map(Into::into)
+                .collect::<Vec<std::ffi::OsString>>()
+        };
+        assert!(wants_json(&args(&["corebuild", "status", "--json"])));
+        assert!(wants_json(&args(&["corebuild", "--json", "nope"])));
+        assert!(!wants_json(&args(&["corebuild", "status", "--", "--json"])));
+        assert!(
+            !wants_json(&args(&["--json"])),
+            "the program's own name does not count"
+        );
+        let error = argument_error("error: bad\n");
+        assert_eq!(error["code"], "invalid_arguments");
+        assert_eq!(error["error"], "error: bad");
+    }
 
     #[test]
     fn a_bad_value_names_the_flag_and_the_variable() {

@@ -34,6 +34,11 @@ pub struct Config {
     #[arg(long, env = "COREBUILD_TOKEN", hide_env_values = true)]
     pub token: Option<Secret>,
 
+    /// Without a token and listening beyond loopback, answer job routes only to clients
+    /// on this host (`false`: answer everyone, for a trusted private network).
+    #[arg(long, env = "COREBUILD_PROTECTED_MODE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub protected_mode: bool,
+
     /// PEM certificate chain: with COREBUILD_TLS_KEY, the API is served over HTTPS
     /// (both read again on SIGHUP).
     #[arg(long, env = "COREBUILD_TLS_CERT", requires = "tls_key")]
@@ -220,6 +225,12 @@ impl Config {
     /// The configured token, where one is set and not empty.
     pub fn required_token(&self) -> Option<&Secret> {
         self.token.as_ref().filter(|t| !t.expose().is_empty())
+    }
+
+    /// Whether job routes answer only clients on this host: no token, an address
+    /// reachable from elsewhere, and no explicit opt-out (like Redis's protected mode).
+    pub fn loopback_only(&self) -> bool {
+        self.protected_mode && self.required_token().is_none() && !self.bind.is_loopback()
     }
 }
 

@@ -70,6 +70,7 @@ pub mod telemetry;
 mod time;
 pub mod tls;
 mod upload;
+pub mod workdir;
 
 pub use config::Config;
 pub use startup::{Application, StartupError};

@@ -1,5 +1,7 @@
 //! Turns SIGTERM and SIGINT into the worker's two shutdown tokens: the first signal
-//! starts the drain (`stop`), a second one cuts it short (`force`).
+//! starts the drain (`stop`), a second one cuts it short (`force`). SIGHUP is taken
+//! over here too, so that `systemctl reload` can never kill a worker (its default
+//! action is to end the process); what a SIGHUP reloads is the application's business.
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -9,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 pub struct Signals {
     term: Signal,
     int: Signal,
+    /// Held for the process's life: while one SIGHUP stream exists, the signal is
+    /// caught instead of ending the process. The application reads its own stream.
+    _hangup: Signal,
 }
 
 impl Signals {
@@ -16,6 +21,7 @@ impl Signals {
         Ok(Self {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
+            _hangup: signal(SignalKind::hangup())?,
         })
     }
 

@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,18 +14,19 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState, Backend, Facts};
 use crate::cluster::{Cluster, ClusterSettings, FleetKey};
 use crate::config::Config;
-use crate::isocreator::{BuilderEnv, CommandError, IsoCreator, marks, sweep_stale};
+use crate::isocreator::{BuilderEnv, CommandError, IsoCreator, marks};
 use crate::jobs::{Engine, EngineSettings};
 use crate::machine::{MachineFacts, executor_size, raise_fd_limit};
 use crate::metrics::{ClusterMetrics, Metrics};
 use crate::pipeline::BuildPipeline;
 use crate::tls::{Certificates, TlsError};
 use crate::upload::UploadSettings;
+use crate::workdir::{self, WorkdirError, WorkdirLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("COREBUILD_WORKDIR {path}: {source}")]
-    Workdir { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Workdir(#[from] WorkdirError),
     #[error("cannot listen on {address} (COREBUILD_BIND/COREBUILD_PORT): {source}")]
     Bind {
         address: SocketAddr,
@@ -58,16 +59,18 @@ pub struct Application {
     certificates: Option<Arc<Certificates>>,
     backend: Backend,
     grace: Duration,
+    /// Held while the application lives: no second worker sweeps this one's workdir.
+    workdir_lock: WorkdirLock,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let workdir = {
+        let (workdir, workdir_lock) = {
             let path = config.workdir.clone();
             // File-system calls: off the runtime's threads, which may already serve others.
-            tokio::task::spawn_blocking(move || prepare_workdir(&path))
+            tokio::task::spawn_blocking(move || workdir::prepare(&path))
                 .await
-                .map_err(|e| StartupError::Workdir {
+                .map_err(|e| WorkdirError::Io {
                     path: config.workdir.clone(),
                     source: io::Error::other(e.to_string()),
                 })??
@@ -85,6 +88,15 @@ impl Application {
             config.max_concurrency,
         );
         let metrics = Arc::new(Metrics::new());
+        if !iso_creator.is_installed() {
+            tracing::warn!(
+                program = iso_creator.program(),
+                "ISO_CREATOR_COMMAND: the builder `{}` is not installed (not found on PATH, or not \
+                 an executable file); every job fails until it is, and /ready answers 503",
+                iso_creator.program()
+            );
+        }
+        let builder = iso_creator.clone();
         let engine = start_engine(&config, iso_creator, workdir.clone(), pool.get(), &metrics);
         let backend = match &config.nats_url {
             Some(urls) if !urls.trim().is_empty() => {
@@ -101,6 +113,7 @@ impl Application {
             workdir,
             machine,
             executor_size: pool,
+            builder,
         };
         let state = AppState::new(&config, facts, backend.clone(), metrics);
 
@@ -116,7 +129,14 @@ impl Application {
         };
         let (server, address) =
             http_server(&config, state.clone(), connections, certificates.as_ref())?;
-        if config.required_token().is_none() && !address.ip().is_loopback() {
+        if config.loopback_only() {
+            tracing::warn!(
+                %address,
+                "PROTECTED MODE: COREBUILD_TOKEN is not set, so job routes answer only clients on \
+                 this host (others get 403); set a token (e.g. `openssl rand -hex 32`), or \
+                 COREBUILD_PROTECTED_MODE=false on a trusted private network"
+            );
+        } else if config.required_token().is_none() && !address.ip().is_loopback() {
             tracing::warn!(
                 %address,
                 "NO TOKEN: COREBUILD_TOKEN is not set, so anyone who can reach this address \
@@ -143,6 +163,7 @@ impl Application {
             certificates,
             backend,
             grace: Duration::from_secs(config.shutdown_grace_secs),
+            workdir_lock,
         })
     }
 
@@ -163,13 +184,14 @@ impl Application {
         stop: CancellationToken,
         force: CancellationToken,
     ) -> io::Result<()> {
+        // Released when this returns, after the last job and workspace are gone.
+        let _workdir_lock = self.workdir_lock;
         let handle = self.server.handle();
         let server = self.server;
         tokio::pin!(server);
-        // Owned here and ended below: reloads the certificate on SIGHUP while serving.
-        let reloader = self
-            .certificates
-            .map(|certificates| tokio::spawn(crate::tls::reload_on_sighup(certificates)));
+        // Owned here and ended below: answers SIGHUP (reloads the certificate, if any)
+        // while serving.
+        let reloader = tokio::spawn(crate::tls::reload_on_sighup(self.certificates));
         let _reloader = AbortOnDrop(reloader);
         crate::systemd::ready(self.address);
         tokio::select! {
@@ -198,13 +220,11 @@ impl Application {
 }
 
 /// Aborts the task it holds when dropped, whichever way the server ends.
-struct AbortOnDrop(Option<tokio::task::JoinHandle<std::io::Result<()>>>);
+struct AbortOnDrop(tokio::task::JoinHandle<std::io::Result<()>>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        if let Some(task) = self.0.take() {
-            task.abort();
-        }
+        self.0.abort();
     }
 }
 
@@ -355,31 +375,6 @@ fn cluster_settings(
         worker_id: config.resolved_worker_id(),
         executors,
     })
-}
-
-/// Creates the workdir when missing and proves it writable, so a bad path fails at
-/// start-up and not in the first job. Returns it absolute.
-fn prepare_workdir(path: &Path) -> Result<PathBuf, StartupError> {
-    let fail = |source| StartupError::Workdir {
-        path: path.to_owned(),
-        source,
-    };
-    std::fs::create_dir_all(path).map_err(fail)?;
-    let absolute = std::fs::canonicalize(path).map_err(fail)?;
-    let probe = absolute.join(".corebuild-write-check");
-    std::fs::write(&probe, b"").map_err(fail)?;
-    std::fs::remove_file(&probe).map_err(fail)?;
-    // Builders an earlier worker on this workdir left running (after a kill -9) go
-    // first: they may still be writing into the workspaces about to be removed.
-    let killed = marks::kill_leftovers(&marks::instance(&absolute));
-    if killed > 0 {
-        tracing::warn!(killed, "killed builder processes left by an earlier run");
-    }
-    let swept = sweep_stale(&absolute).map_err(fail)?;
-    if swept > 0 {
-        tracing::info!(swept, "removed workspaces left by an earlier run");
-    }
-    Ok(absolute)
 }
 
 #[cfg(test)]

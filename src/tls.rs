@@ -97,11 +97,18 @@ fn read(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<CertifiedK
     Ok(certified)
 }
 
-/// Reads the files again on every SIGHUP until the task is dropped.
-pub(crate) async fn reload_on_sighup(certificates: Arc<Certificates>) -> io::Result<()> {
+/// Answers every SIGHUP until the task is dropped: the certificate files are read
+/// again when the API is served over HTTPS; otherwise there is nothing to reload, and
+/// the worker says so (a SIGHUP never ends it: `systemctl reload` sends one).
+pub(crate) async fn reload_on_sighup(certificates: Option<Arc<Certificates>>) -> io::Result<()> {
     let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     while hangups.recv().await.is_some() {
-        let certificates = Arc::clone(&certificates);
+        let Some(certificates) = certificates.as_ref().map(Arc::clone) else {
+            tracing::info!(
+                "SIGHUP: nothing to reload (no COREBUILD_TLS_CERT; other settings are read at start-up only)"
+            );
+            continue;
+        };
         match tokio::task::spawn_blocking(move || certificates.reload()).await {
             Ok(Ok(())) => tracing::info!("SIGHUP: TLS certificate and key read again"),
             Ok(Err(err)) => tracing::error!("SIGHUP: keeping the certificate in force: {err}"),

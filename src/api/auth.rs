@@ -1,6 +1,7 @@
 //! The shared-token check of the job endpoints (docs/api.md, "Authentication").
 
 use std::future::{Ready, ready};
+use std::net::IpAddr;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
@@ -21,11 +22,30 @@ impl FromRequest for Authorized {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let required = req
-            .app_data::<web::Data<AppState>>()
-            .and_then(|state| state.token().cloned());
-        ready(verify(required.as_ref(), req.headers(), None).map(|()| Authorized))
+        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+            return ready(Ok(Authorized));
+        };
+        let checked = protect(state, req).and_then(|()| verify(state.token(), req.headers(), None));
+        ready(checked.map(|()| Authorized))
     }
+}
+
+/// Protected mode: with no token on an address reachable from elsewhere, a job route
+/// answers only clients on this host. The socket's peer decides, never a header.
+pub(crate) fn protect(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(bind) = state.loopback_only() else {
+        return Ok(());
+    };
+    match req.peer_addr() {
+        Some(peer) if is_local(peer.ip()) => Ok(()),
+        _ => Err(ApiError::Forbidden { bind }),
+    }
+}
+
+/// Loopback, also as an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`), which is how a
+/// worker listening on `::` sees a client of 127.0.0.1.
+fn is_local(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
 }
 
 /// Whether the request carries a token in a header (`Authorization` or
@@ -102,6 +122,22 @@ mod tests {
             );
         }
         map
+    }
+
+    #[test]
+    fn loopback_counts_in_every_spelling() {
+        for local in ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"] {
+            assert!(is_local(local.parse().unwrap()), "{local}");
+        }
+        for remote in [
+            "10.0.0.1",
+            "192.0.2.7",
+            "::ffff:192.0.2.7",
+            "2001:db8::1",
+            "0.0.0.0",
+        ] {
+            assert!(!is_local(remote.parse().unwrap()), "{remote}");
+        }
     }
 
     #[test]

@@ -23,12 +23,17 @@ impl FromRequest for SubmissionBody {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        // A token sent as a header decides on its own, before the body is read.
+        // Protected mode, and a token sent as a header, decide on their own, before
+        // the body is read.
         let early = match &state {
-            Some(state) if auth::header_token_sent(req.headers()) => {
-                auth::verify(state.token(), req.headers(), None)
-            }
-            _ => Ok(()),
+            Some(state) => auth::protect(state, req).and_then(|()| {
+                if auth::header_token_sent(req.headers()) {
+                    auth::verify(state.token(), req.headers(), None)
+                } else {
+                    Ok(())
+                }
+            }),
+            None => Ok(()),
         };
         let limit = state.map_or(Duration::from_secs(30), |s| s.body_timeout());
         let json = web::Json::<Value>::from_request(req, payload);

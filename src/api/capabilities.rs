@@ -39,6 +39,9 @@ pub(crate) struct Capabilities<'a> {
     /// Whether the job routes need the worker's token.
     auth_required: bool,
     disk_free_gb: u64,
+    /// Whether the image builder (`ISO_CREATOR_COMMAND`) is installed: without it every
+    /// job fails.
+    builder_installed: bool,
     features: &'static [&'static str],
     /// Cluster mode only: whether the worker reaches NATS now.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,6 +73,7 @@ pub(crate) async fn capabilities(state: web::Data<AppState>) -> HttpResponse {
         cluster: state.backend().cluster_state(),
         auth_required: state.token().is_some(),
         disk_free_gb,
+        builder_installed: state.builder().is_installed(),
         features: FEATURES,
     })
 }

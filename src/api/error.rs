@@ -18,6 +18,14 @@ pub(crate) enum ApiError {
     InvalidRequest(String),
     #[error("missing or invalid token")]
     Unauthorized,
+    /// Protected mode (no token, listening beyond loopback) and a client from elsewhere.
+    #[error(
+        "protected mode: this worker has no COREBUILD_TOKEN and listens on {bind}, so its job \
+         routes answer only clients on its own host. Set COREBUILD_TOKEN (e.g. `openssl rand \
+         -hex 32`) on the worker and send it as `Authorization: Bearer <token>`; or, on a \
+         trusted private network only, set COREBUILD_PROTECTED_MODE=false"
+    )]
+    Forbidden { bind: std::net::IpAddr },
     #[error("{0}")]
     NotFound(String),
     #[error("{method} is not allowed here; allowed: {allow}")]
@@ -54,6 +62,7 @@ impl ApiError {
         match self {
             Self::InvalidRequest(_) | Self::UnsupportedMediaType => ErrorCode::InvalidRequest,
             Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::Forbidden { .. } => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Self::BodyTimeout { .. } => ErrorCode::RequestTimeout,
@@ -95,6 +104,7 @@ impl ResponseError for ApiError {
         match self {
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,

@@ -12,7 +12,7 @@ use super::state::AppState;
 use crate::domain::JobState;
 
 #[utoipa::path(get, path = "/corebuild/v1/jobs/{id}", params(("id" = String, Path, description = "job id")),
-    responses((status = 200, body = JobStatus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = JobStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, description = "cluster mode: NATS is out of reach", body = ErrorBody)))]
 #[get("/corebuild/v1/jobs/{id}")]
 pub(crate) async fn status(
@@ -39,7 +39,7 @@ pub(crate) struct JobList {
 }
 
 #[utoipa::path(get, path = "/corebuild/v1/jobs", params(ListQuery),
-    responses((status = 200, body = JobList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, body = JobList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 503, description = "cluster mode: NATS is out of reach", body = ErrorBody)))]
 #[get("/corebuild/v1/jobs")]
 pub(crate) async fn list(
@@ -63,7 +63,7 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(delete, path = "/corebuild/v1/jobs/{id}", params(("id" = String, Path, description = "job id")),
-    responses((status = 202, body = JobStatus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    responses((status = 202, body = JobStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 503, description = "cluster mode: NATS is out of reach", body = ErrorBody)))]
 #[delete("/corebuild/v1/jobs/{id}")]
 pub(crate) async fn cancel(

@@ -53,7 +53,7 @@ pub(crate) struct LogPage {
 #[utoipa::path(get, path = "/corebuild/v1/jobs/{id}/logs", params(("id" = String, Path, description = "job id"), LogQuery),
     responses((status = 200, description = "a page of lines; with follow=true, Server-Sent Events (docs/api.md, \"Following\")",
             content((LogPage = "application/json"), (String = "text/event-stream"))),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, description = "cluster mode: NATS is out of reach", body = ErrorBody)))]
 #[get("/corebuild/v1/jobs/{id}/logs")]
 pub(crate) async fn logs(

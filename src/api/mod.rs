@@ -13,6 +13,7 @@ mod jobs;
 mod logs;
 mod metrics;
 pub mod openapi;
+mod ready;
 mod request_log;
 mod routes;
 mod state;
@@ -32,6 +33,7 @@ pub(crate) fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceC
             .app_data(extract::query_config())
             .app_data(extract::path_config())
             .service(health::health)
+            .service(ready::ready)
             .service(capabilities::capabilities)
             .service(metrics::metrics)
             .service(openapi::openapi_json)

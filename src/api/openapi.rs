@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use utoipa::OpenApi;
 
 use super::state::AppState;
-use super::{capabilities, error, health, job_status, jobs, logs, metrics, submit};
+use super::{capabilities, error, health, job_status, jobs, logs, metrics, ready, submit};
 use crate::domain::{job, outcome, schema, state, wire};
 use crate::joblog;
 
@@ -21,6 +21,7 @@ use crate::joblog;
     ),
     paths(
         health::health,
+        ready::ready,
         capabilities::capabilities,
         metrics::metrics,
         submit::submit,
@@ -32,6 +33,8 @@ use crate::joblog;
     ),
     components(schemas(
         health::Health,
+        ready::Readiness,
+        ready::NotReady,
         capabilities::Capabilities,
         wire::Submission,
         submit::Success,

@@ -1,5 +1,6 @@
 //! What the HTTP handlers share: the resolved configuration and the facts of the host.
 
+use std::net::IpAddr;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use super::backend::Backend;
 use crate::config::Config;
 use crate::domain::Secret;
+use crate::isocreator::IsoCreator;
 use crate::machine::MachineFacts;
 use crate::metrics::Metrics;
 
@@ -20,8 +22,12 @@ struct Inner {
     workdir: PathBuf,
     machine: MachineFacts,
     executor_size: NonZeroUsize,
+    /// Asked whether its program is installed, by readiness and capabilities.
+    builder: IsoCreator,
     queue_capacity: NonZeroUsize,
     token: Option<Secret>,
+    /// Protected mode: the address job routes are refused on for clients from elsewhere.
+    loopback_only: Option<IpAddr>,
     /// How long a request body may take to arrive.
     body_timeout: Duration,
     backend: Backend,
@@ -34,6 +40,7 @@ pub(crate) struct Facts {
     pub(crate) workdir: PathBuf,
     pub(crate) machine: MachineFacts,
     pub(crate) executor_size: NonZeroUsize,
+    pub(crate) builder: IsoCreator,
 }
 
 impl AppState {
@@ -48,8 +55,10 @@ impl AppState {
             workdir: facts.workdir,
             machine: facts.machine,
             executor_size: facts.executor_size,
+            builder: facts.builder,
             queue_capacity: config.queue_capacity,
             token: config.required_token().cloned(),
+            loopback_only: config.loopback_only().then_some(config.bind),
             body_timeout: Duration::from_secs(config.body_timeout_secs.get()),
             backend,
             metrics,
@@ -72,6 +81,11 @@ impl AppState {
         self.0.executor_size
     }
 
+    /// The image builder the jobs run.
+    pub(crate) fn builder(&self) -> &IsoCreator {
+        &self.0.builder
+    }
+
     pub(crate) fn queue_capacity(&self) -> NonZeroUsize {
         self.0.queue_capacity
     }
@@ -90,5 +104,10 @@ impl AppState {
 
     pub(crate) fn token(&self) -> Option<&Secret> {
         self.0.token.as_ref()
+    }
+
+    /// In protected mode, the address the worker listens on (for the refusal's message).
+    pub(crate) fn loopback_only(&self) -> Option<IpAddr> {
+        self.0.loopback_only
     }
 }

@@ -34,7 +34,7 @@ pub(crate) enum Submitted<'a> {
     params(("Prefer" = Option<String>, Header, description = "respond-async: answer at once with the job status")),
     responses((status = 200, description = "the finished job; or, asynchronously, the status of the known job it attached to", body = Submitted),
         (status = 202, description = "accepted (async)", body = JobStatus),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 408, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 408, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[post("/corebuild/v1/jobs/baseos-image")]

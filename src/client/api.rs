@@ -25,7 +25,8 @@ impl Api {
                 conn.url, conn.url
             )));
         }
-        let mut http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
+        let mut http =
+            reqwest::Client::builder().connect_timeout(Duration::from_secs(conn.timeout));
         if let Some(path) = &conn.ca_file {
             let pem = std::fs::read(path)
                 .map_err(|e| ClientError::Input(format!("--ca-file {}: {e}", path.display())))?;
@@ -35,6 +36,12 @@ impl Api {
                     path.display()
                 ))
             })?;
+            if certificates.is_empty() {
+                return Err(ClientError::Input(format!(
+                    "--ca-file {}: holds no certificate (expected PEM blocks `-----BEGIN CERTIFICATE-----`)",
+                    path.display()
+                )));
+            }
             for certificate in certificates {
                 http = http.add_root_certificate(certificate);
             }
@@ -45,7 +52,14 @@ impl Api {
         Ok(Self { http, conn, base })
     }
 
+    /// A request whose whole answer must arrive within `--timeout`.
     pub(super) fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.open_request(method, path).timeout(self.timeout())
+    }
+
+    /// A request without a total time limit, for answers that take as long as a job
+    /// (the blocking submission, a followed log): their callers watch them otherwise.
+    pub(super) fn open_request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let request = self.http.request(method, format!("{}{path}", self.base));
         match &self.conn.token {
             Some(token) => request.bearer_auth(token.expose()),
@@ -72,12 +86,46 @@ impl Api {
         Ok(self.send(self.request(Method::GET, path)).await?.1)
     }
 
+    pub(super) fn timeout(&self) -> Duration {
+        Duration::from_secs(self.conn.timeout)
+    }
+
+    pub(super) fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.conn.idle_timeout)
+    }
+
+    /// A followed log that stayed silent past `--idle-timeout`.
+    pub(super) fn silent(&self) -> ClientError {
+        self.unreachable_because(format!(
+            "{} sent nothing for {} s while the log was followed (--idle-timeout; a live \
+             worker sends a keep-alive every 15 s)",
+            self.base, self.conn.idle_timeout
+        ))
+    }
+
+    fn unreachable_because(&self, what: String) -> ClientError {
+        ClientError::Unreachable(format!(
+            "{what}\n(the CLI talks to --url or COREBUILD_URL, now {})",
+            self.base
+        ))
+    }
+
     /// What went wrong on the way to the worker, in words, and how to point elsewhere.
     pub(super) fn unreachable(&self, err: &reqwest::Error) -> ClientError {
         let url = &self.base;
         let causes = causes(err);
         let what = if err.is_timeout() {
-            format!("{url} did not answer in time")
+            format!(
+                "{url} did not answer within {} s (--timeout or COREBUILD_CLIENT_TIMEOUT)",
+                self.conn.timeout
+            )
+        } else if causes.contains("CaUsedAsEndEntity") {
+            format!(
+                "TLS with {url} failed: the worker's certificate is a CA certificate (as `openssl \
+                 req -x509` makes), which clients refuse as a server's certificate; make a private \
+                 CA and a server certificate signed by it (docs/operations.md, \"A private CA for \
+                 the worker's certificate\") and pass the CA with --ca-file"
+            )
         } else if causes.contains("Connection refused") {
             format!("connection refused by {url}: is the worker running and listening there?")
         } else if causes.contains("dns error") || causes.contains("failed to lookup") {
@@ -93,9 +141,7 @@ impl Api {
         } else {
             format!("cannot reach the worker at {url}: {causes}")
         };
-        ClientError::Unreachable(format!(
-            "{what}\n(the CLI talks to --url or COREBUILD_URL, now {url})"
-        ))
+        self.unreachable_because(what)
     }
 }
 

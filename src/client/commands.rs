@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::api::{Api, refused};
 use super::progress::Progress;
-use super::sse::read_events;
+use super::sse::{StreamError, read_events};
 use super::{ClientCommand, ClientError, Exit, human};
 use crate::domain::JobState;
 
@@ -16,6 +16,8 @@ use crate::domain::JobState;
 const PAGE: usize = 10_000;
 /// How often `--json` following asks for new lines.
 const FOLLOW_POLL: Duration = Duration::from_millis(500);
+/// How often a blocking `submit --wait` checks that the worker still answers.
+const LIVENESS_POLL: Duration = Duration::from_secs(5);
 
 pub(super) async fn run(command: ClientCommand) -> Result<Exit, ClientError> {
     let api = Api::new(command.connection().clone())?;
@@ -101,15 +103,20 @@ fn print_lines(json: bool, page: &Value, mut out: impl FnMut(&str)) {
 async fn submit(api: &Api, file: &str, wait: bool, follow: bool) -> Result<Exit, ClientError> {
     let body = read_job(file)?;
     let id = body["job"]["id"].as_str().unwrap_or_default().to_owned();
-    let mut request = api
-        .request(Method::POST, "/corebuild/v1/jobs/baseos-image")
-        .json(&body);
-    if !wait {
-        request = request.header("Prefer", "respond-async");
-    }
     if wait {
+        // The answer comes when the job ends, so it has no time limit of its own; a
+        // worker that stops answering meanwhile is found by asking for the job's status.
+        let request = api
+            .open_request(Method::POST, "/corebuild/v1/jobs/baseos-image")
+            .json(&body);
         let progress = Progress::start(api, &id);
-        let answer = interruptible(&id, api.send(request)).await;
+        let blocking = async {
+            tokio::select! {
+                answer = api.send(request) => answer,
+                err = still_answering(api, &id) => Err(err),
+            }
+        };
+        let answer = interruptible(&id, blocking).await;
         progress.finish();
         let Some((_, answer)) = answer? else {
             return Ok(Exit::Interrupted);
@@ -121,6 +128,10 @@ async fn submit(api: &Api, file: &str, wait: bool, follow: bool) -> Result<Exit,
             Exit::JobFailed
         });
     }
+    let request = api
+        .request(Method::POST, "/corebuild/v1/jobs/baseos-image")
+        .header("Prefer", "respond-async")
+        .json(&body);
     let (_, answer) = api.send(request).await?;
     let id = answer["id"].as_str().unwrap_or(&id).to_owned();
     if !follow {
@@ -146,6 +157,19 @@ async fn submit(api: &Api, file: &str, wait: bool, follow: bool) -> Result<Exit,
     let status = api.get(&format!("/corebuild/v1/jobs/{id}")).await?;
     println!("{}", human::status(&status));
     Ok(exit)
+}
+
+/// Asks for the job's status every few seconds while a blocking call waits, and
+/// returns the error once the worker no longer answers within `--timeout`. A refusal
+/// (the job not admitted yet, say) is an answer: the worker is there.
+async fn still_answering(api: &Api, id: &str) -> ClientError {
+    let path = format!("/corebuild/v1/jobs/{id}");
+    loop {
+        tokio::time::sleep(LIVENESS_POLL).await;
+        if let Err(err @ ClientError::Unreachable(_)) = api.get(&path).await {
+            return err;
+        }
+    }
 }
 
 /// The job file: a job object, or `{"job": …}` as the API takes it.
@@ -191,13 +215,14 @@ async fn follow_text(
     id: &str,
     progress: Option<&Progress>,
 ) -> Result<Exit, ClientError> {
-    let response = api
-        .request(
-            Method::GET,
-            &format!("/corebuild/v1/jobs/{id}/logs?follow=true"),
-        )
-        .send()
+    let request = api.open_request(
+        Method::GET,
+        &format!("/corebuild/v1/jobs/{id}/logs?follow=true"),
+    );
+    // The answer's head comes at once; the stream after it is watched for silence.
+    let response = tokio::time::timeout(api.timeout(), request.send())
         .await
+        .map_err(|_| api.silent())?
         .map_err(|e| api.unreachable(&e))?;
     let status = response.status().as_u16();
     if status >= 400 {
@@ -205,15 +230,20 @@ async fn follow_text(
         return Err(refused(status, body));
     }
     let mut end = Value::Null;
-    read_events(response, |event| match event.event.as_deref() {
-        Some("end") => end = serde_json::from_str(&event.data).unwrap_or(Value::Null),
-        _ => match progress {
-            Some(progress) => progress.println(&event.data),
-            None => println!("{}", event.data),
-        },
+    read_events(response, api.idle_timeout(), |event| {
+        match event.event.as_deref() {
+            Some("end") => end = serde_json::from_str(&event.data).unwrap_or(Value::Null),
+            _ => match progress {
+                Some(progress) => progress.println(&event.data),
+                None => println!("{}", event.data),
+            },
+        }
     })
     .await
-    .map_err(|e| api.unreachable(&e))?;
+    .map_err(|e| match e {
+        StreamError::Http(e) => api.unreachable(&e),
+        StreamError::Silent => api.silent(),
+    })?;
     Ok(exit_for(&end["state"]))
 }
 

@@ -1,5 +1,7 @@
 //! Reads Server-Sent Events from a byte stream, one complete event at a time.
 
+use std::time::Duration;
+
 use futures::StreamExt;
 
 pub(crate) struct Event {
@@ -8,15 +10,29 @@ pub(crate) struct Event {
     pub(crate) data: String,
 }
 
-/// Calls `on_event` for each event of the response until it ends.
+/// Why a stream of events ended before the worker closed it.
+pub(crate) enum StreamError {
+    Http(reqwest::Error),
+    /// Nothing arrived, not even a keep-alive comment, for the idle limit.
+    Silent,
+}
+
+/// Calls `on_event` for each event of the response until it ends. Any bytes (a
+/// keep-alive comment too) restart the `idle` limit.
 pub(crate) async fn read_events(
     response: reqwest::Response,
+    idle: Duration,
     mut on_event: impl FnMut(Event),
-) -> Result<(), reqwest::Error> {
+) -> Result<(), StreamError> {
     let mut stream = response.bytes_stream();
     let mut events = EventBuffer::default();
-    while let Some(chunk) = stream.next().await {
-        events.push(&chunk?);
+    loop {
+        let chunk = match tokio::time::timeout(idle, stream.next()).await {
+            Err(_) => return Err(StreamError::Silent),
+            Ok(None) => break,
+            Ok(Some(chunk)) => chunk.map_err(StreamError::Http)?,
+        };
+        events.push(&chunk);
         while let Some(event) = events.next_event() {
             on_event(event);
         }

@@ -11,6 +11,9 @@ wire_enum! {
     pub enum ErrorCode {
         InvalidRequest = "invalid_request",
         Unauthorized = "unauthorized",
+        /// Protected mode: a worker without a token answers job routes only to
+        /// clients on its own host.
+        Forbidden = "forbidden",
         NotFound = "not_found",
         MethodNotAllowed = "method_not_allowed",
         RequestTimeout = "request_timeout",

@@ -53,6 +53,14 @@ impl BuilderEnv {
         Self { inherited }
     }
 
+    /// The `PATH` a builder gets, where its command is looked up.
+    pub(crate) fn path(&self) -> OsString {
+        self.inherited
+            .iter()
+            .find(|(n, _)| n == "PATH")
+            .map_or_else(|| DEFAULT_PATH.into(), |(_, v)| v.clone())
+    }
+
     /// The whole environment of one job's builder.
     pub(crate) fn for_job(&self, workspace: &Path, mark: &str) -> Vec<(OsString, OsString)> {
         let mut env: Vec<(OsString, OsString)> = self

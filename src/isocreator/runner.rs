@@ -1,6 +1,7 @@
 //! Runs isocreator: never through a shell, in its own process group, output streamed
 //! into the job's log, bounded in time, and with nothing of it left behind.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -108,6 +109,25 @@ impl IsoCreator {
             env,
             instance,
         })
+    }
+
+    /// The command's program as configured (for messages).
+    pub(crate) fn program(&self) -> &str {
+        &self.program
+    }
+
+    /// Whether the program can be started: a path as written, or a name found on the
+    /// builder's `PATH` as an executable file. Asked at start-up and by readiness, so
+    /// a missing builder shows before the first job fails on it.
+    pub(crate) fn is_installed(&self) -> bool {
+        let executable = |path: &Path| {
+            path.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        };
+        if self.program.contains('/') {
+            return executable(Path::new(&self.program));
+        }
+        std::env::split_paths(&self.env.path()).any(|dir| executable(&dir.join(&self.program)))
     }
 
     /// Runs `<command> build --config <config>` in the workspace until it exits, the
@@ -266,5 +286,26 @@ mod tests {
         assert!(IsoCreator::parse("").is_err());
         assert!(IsoCreator::parse("  ").is_err());
         assert!(IsoCreator::parse("isocreator 'open").is_err());
+    }
+
+    #[test]
+    fn an_installed_builder_is_told_from_a_missing_one() {
+        assert!(IsoCreator::parse("sh -c true").unwrap().is_installed());
+        assert!(IsoCreator::parse("/bin/sh").unwrap().is_installed());
+        assert!(
+            !IsoCreator::parse("no-such-isocreator-4711")
+                .unwrap()
+                .is_installed()
+        );
+        assert!(
+            !IsoCreator::parse("/nonexistent/isocreator")
+                .unwrap()
+                .is_installed()
+        );
+        // A folder, or a file without an execute bit, is no program.
+        assert!(!IsoCreator::parse("/tmp").unwrap().is_installed());
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let plain = IsoCreator::parse(&file.path().display().to_string()).unwrap();
+        assert!(!plain.is_installed());
     }
 }

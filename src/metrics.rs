@@ -6,6 +6,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::domain::names::wire_enum;
@@ -55,6 +56,9 @@ pub(crate) struct Metrics {
     jobs_queued: IntGauge,
     log_bytes: IntGauge,
     log_bytes_limit: IntGauge,
+    /// Registered at the first scrape that has a certificate: a worker on plain HTTP
+    /// exports no such series.
+    certificate_not_after: OnceLock<IntGauge>,
 }
 
 /// What the gauges show, read at scrape time.
@@ -63,6 +67,8 @@ pub(crate) struct Now {
     pub(crate) queued: usize,
     /// Bytes of log text retained, and the budget for it.
     pub(crate) log_bytes: (u64, u64),
+    /// Over HTTPS: when the API's certificate expires, in seconds since the epoch.
+    pub(crate) certificate_not_after: Option<i64>,
 }
 
 impl Metrics {
@@ -164,6 +170,7 @@ impl Metrics {
             jobs_queued,
             log_bytes,
             log_bytes_limit,
+            certificate_not_after: OnceLock::new(),
         }
     }
 
@@ -185,6 +192,19 @@ impl Metrics {
         gauge(&self.jobs_queued, now.queued as u64);
         gauge(&self.log_bytes, now.log_bytes.0);
         gauge(&self.log_bytes_limit, now.log_bytes.1);
+        if let Some(not_after) = now.certificate_not_after {
+            self.certificate_not_after
+                .get_or_init(|| {
+                    let g = IntGauge::new(
+                        "tls_certificate_not_after_seconds",
+                        "When the API's TLS certificate expires, in seconds since the Unix epoch.",
+                    )
+                    .unwrap();
+                    self.registry.register(Box::new(g.clone())).unwrap();
+                    g
+                })
+                .set(not_after);
+        }
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)

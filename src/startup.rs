@@ -109,11 +109,17 @@ impl Application {
             }
             _ => Backend::Local(engine),
         };
+        let certificates = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Certificates::load(cert, key)?),
+            (None, None) => None,
+            _ => return Err(TlsError::Incomplete.into()),
+        };
         let facts = Facts {
             workdir,
             machine,
             executor_size: pool,
             builder,
+            certificates: certificates.clone(),
         };
         let state = AppState::new(&config, facts, backend.clone(), metrics);
 
@@ -122,11 +128,6 @@ impl Application {
             1024
         });
         let connections = connection_limit(fd_limit, pool.get(), config.upload_concurrency.get());
-        let certificates = match (&config.tls_cert, &config.tls_key) {
-            (Some(cert), Some(key)) => Some(Certificates::load(cert, key)?),
-            (None, None) => None,
-            _ => return Err(TlsError::Incomplete.into()),
-        };
         let (server, address) =
             http_server(&config, state.clone(), connections, certificates.as_ref())?;
         if config.loopback_only() {

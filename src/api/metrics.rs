@@ -17,5 +17,6 @@ pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             running: load.running,
             queued: load.queued,
             log_bytes: backend.log_bytes(),
+            certificate_not_after: state.certificate_not_after(),
         }))
 }

@@ -12,6 +12,7 @@ use crate::domain::Secret;
 use crate::isocreator::IsoCreator;
 use crate::machine::MachineFacts;
 use crate::metrics::Metrics;
+use crate::tls::Certificates;
 
 #[derive(Clone)]
 pub(crate) struct AppState(Arc<Inner>);
@@ -24,6 +25,8 @@ struct Inner {
     executor_size: NonZeroUsize,
     /// Asked whether its program is installed, by readiness and capabilities.
     builder: IsoCreator,
+    /// The API's certificate when it is served over HTTPS, for its expiry metric.
+    certificates: Option<Arc<Certificates>>,
     queue_capacity: NonZeroUsize,
     token: Option<Secret>,
     /// Protected mode: the address job routes are refused on for clients from elsewhere.
@@ -41,6 +44,7 @@ pub(crate) struct Facts {
     pub(crate) machine: MachineFacts,
     pub(crate) executor_size: NonZeroUsize,
     pub(crate) builder: IsoCreator,
+    pub(crate) certificates: Option<Arc<Certificates>>,
 }
 
 impl AppState {
@@ -56,6 +60,7 @@ impl AppState {
             machine: facts.machine,
             executor_size: facts.executor_size,
             builder: facts.builder,
+            certificates: facts.certificates,
             queue_capacity: config.queue_capacity,
             token: config.required_token().cloned(),
             loopback_only: config.loopback_only().then_some(config.bind),
@@ -84,6 +89,11 @@ impl AppState {
     /// The image builder the jobs run.
     pub(crate) fn builder(&self) -> &IsoCreator {
         &self.0.builder
+    }
+
+    /// When the API's certificate expires (seconds since the epoch), over HTTPS.
+    pub(crate) fn certificate_not_after(&self) -> Option<i64> {
+        self.0.certificates.as_ref().map(|c| c.not_after())
     }
 
     pub(crate) fn queue_capacity(&self) -> NonZeroUsize {

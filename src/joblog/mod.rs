@@ -10,6 +10,7 @@ mod budget;
 mod ring;
 mod scrub;
 mod sink;
+mod spellings;
 
 pub(crate) use budget::LogBudget;
 pub(crate) use ring::{JobLog, LogLine, Stream, Window};

@@ -1,11 +1,12 @@
 //! Replaces every secret value of a job with `***` before text is stored or answered.
 //!
-//! A builder may print a secret as it is, or as it appears inside a JSON document or a
-//! URL, so each secret is looked for in those spellings too: JSON-escaped (with and
-//! without `\uXXXX` for non-ASCII characters) and percent-encoded (RFC 3986, URL
-//! components, HTML forms).
+//! A builder may print a secret as it is, or as it appears inside a JSON document, a
+//! URL, a shell command or base64, so each secret is looked for in those spellings too
+//! (`spellings`).
 
 use aho_corasick::{AhoCorasick, MatchKind};
+
+use super::spellings::spellings;
 
 pub(crate) const MASK: &str = "***";
 
@@ -51,65 +52,6 @@ impl Scrubber {
     }
 }
 
-/// The ways a secret may be written: as it is, quoted for a systemd env file (the
-/// job's config carries the join token so), each of those JSON-escaped, and
-/// percent-encoded.
-fn spellings(secret: &str) -> Vec<String> {
-    let env_quoted = crate::domain::quoting::env_quoted(secret);
-    let mut out = vec![
-        percent(secret, |b| {
-            b.is_ascii_alphanumeric() || b"-._~".contains(&b)
-        }),
-        percent(secret, |b| {
-            b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b)
-        }),
-        url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
-    ];
-    for text in [secret, env_quoted.as_str()] {
-        let json = serde_json::to_string(text).expect("a string serializes");
-        let json = json[1..json.len() - 1].to_owned();
-        out.push(text.to_owned());
-        out.push(json_ascii(&json, false));
-        out.push(json_ascii(&json, true));
-        out.push(json);
-    }
-    out
-}
-
-/// JSON text with every non-ASCII character as `\uXXXX` (surrogate pairs beyond the
-/// BMP), as Python's `json.dumps` writes it.
-fn json_ascii(json: &str, upper: bool) -> String {
-    let mut out = String::with_capacity(json.len());
-    for c in json.chars() {
-        if c.is_ascii() {
-            out.push(c);
-            continue;
-        }
-        let mut units = [0u16; 2];
-        for unit in c.encode_utf16(&mut units) {
-            if upper {
-                out.push_str(&format!("\\u{unit:04X}"));
-            } else {
-                out.push_str(&format!("\\u{unit:04x}"));
-            }
-        }
-    }
-    out
-}
-
-/// Every byte outside `keep` as `%XX`.
-fn percent(text: &str, keep: impl Fn(u8) -> bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for &b in text.as_bytes() {
-        if keep(b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,7 +64,8 @@ mod tests {
             "token *** and ***, again ***"
         );
         assert_eq!(s.scrub("nothing here"), "nothing here");
-        assert_eq!(s.longest(), 9);
+        // The longest spelling: every character as `\uXXXX`.
+        assert_eq!(s.longest(), "s3-secret".len() * 6);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::binary::{corebuild, wait_for_address};
-use crate::helpers::{fake_isocreator, job, spawn_worker};
+use crate::helpers::{fake_isocreator, job, log_lines, spawn_worker};
 use crate::s3::{SECRET_KEY, start_s3};
 
 const PROVISIONING: &str = "one-time-baseos-token-5a4b";
@@ -150,5 +150,109 @@ async fn secrets_are_masked_in_their_json_and_url_spellings() {
         ] {
             assert!(!line.contains(fragment), "{fragment} leaked in: {line}");
         }
+    }
+}
+
+/// Each spelling the fake printed (`spelling NAME: VALUE`) is masked whole: what is
+/// left of the value is at most the shell's quotes around it.
+fn assert_spellings_masked(text: &str, at: &str) {
+    let mut seen = 0;
+    for line in text.lines() {
+        let Some(rest) = line.split("spelling ").nth(1) else {
+            continue;
+        };
+        let (name, value) = rest.split_once(": ").expect("NAME: VALUE");
+        let value = value.trim_end_matches(['"', ',', '}']);
+        assert!(
+            value.contains("***") && value.replace("***", "").chars().all(|c| c == '\''),
+            "{at}: spelling {name} not masked whole: {value}"
+        );
+        seen += 1;
+    }
+    assert!(
+        seen >= 13,
+        "{at}: every spelling was printed ({seen} seen): {text}"
+    );
+    assert!(
+        text.contains("Basic "),
+        "{at}: the Basic credential was printed"
+    );
+}
+
+#[tokio::test]
+async fn every_common_spelling_of_a_secret_is_masked_in_every_output() {
+    // A quote, a slash, a plus, spaces and non-ASCII: the spellings all differ.
+    const TOKEN: &str = "it's a/b+c ü?~>x";
+    let s3 = start_s3().await;
+    let workdir = tempfile::tempdir().unwrap();
+    let work = workdir.path().join("work");
+    let command = fake_isocreator("secret-spellings");
+    let mut child = corebuild(&[
+        ("COREBUILD_BIND", "127.0.0.1"),
+        ("COREBUILD_PORT", "0"),
+        ("COREBUILD_WORKDIR", work.to_str().unwrap()),
+        ("ISO_CREATOR_COMMAND", &command),
+        ("RUST_LOG", "debug"),
+    ])
+    .spawn()
+    .unwrap();
+    let (address, output) = wait_for_address(&mut child).await;
+    let base = format!("http://{address}/corebuild/v1/jobs");
+    let client = reqwest::Client::new();
+    let mut request = job("spellings", &s3);
+    request["provisioningToken"] = json!(TOKEN);
+
+    let blocking = client
+        .post(format!("{base}/baseos-image"))
+        .json(&json!({ "job": request }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blocking.status(), 200);
+    let blocking: Value = blocking.json().await.unwrap();
+    assert_spellings_masked(&log_lines(&blocking).join("\n"), "blocking answer");
+    let answer: Value = client
+        .get(format!("{base}/spellings/logs?limit=1000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let page: Vec<&str> = answer["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    assert_spellings_masked(&page.join("\n"), "log page");
+    let followed = client
+        .get(format!("{base}/spellings/logs?follow=true"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_spellings_masked(&followed, "SSE");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let service = output.await.unwrap();
+    // The secret, and the start of its base64 and of "builder:" + it in base64.
+    for fragment in ["it's", "a/b", "ü?~", "aXQncyBhL2Ir", "dCdzIGEvYitj"] {
+        assert!(!service.contains(fragment), "{fragment} in the service log");
+        assert!(!followed.contains(fragment), "{fragment} in the SSE stream");
+        assert!(
+            !page.join("\n").contains(fragment),
+            "{fragment} in a log page"
+        );
     }
 }

@@ -275,6 +275,15 @@ async fn nats_stopped_mid_job_and_started_again_the_job_ends_right() {
         assert!(Instant::now() < deadline, "{health}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Not ready: a load balancer sends nothing here while NATS is away.
+    let ready = worker.get("/ready").await;
+    assert_eq!(ready.status(), 503);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(
+        ready["reasons"],
+        serde_json::json!(["cluster_lost"]),
+        "{ready}"
+    );
     let refused = worker.submit_async(&job("while-away", &s3)).await;
     assert_eq!(refused.status(), 503);
     let body: Value = refused.json().await.unwrap();
@@ -298,6 +307,7 @@ async fn nats_stopped_mid_job_and_started_again_the_job_ends_right() {
         assert!(Instant::now() < deadline, "the worker never reconnected");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert_eq!(worker.get("/ready").await.status(), 200, "ready again");
     let done = worker.wait_for_state("weathered", "succeeded").await;
     assert_eq!(done["attempt"], 1, "{done}");
 }

@@ -163,11 +163,17 @@ impl TestApp {
 
     /// What is left in the workdir: after a job, nothing should be.
     pub fn workspaces(&self) -> Vec<std::path::PathBuf> {
-        std::fs::read_dir(self.workdir.path().join("work"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect()
+        workspaces_in(&self.workdir.path().join("work"))
     }
+}
+
+/// What a workdir holds besides the worker's lock file: after a job, nothing.
+pub fn workspaces_in(work: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(work)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.ends_with(".corebuild.lock"))
+        .collect()
 }
 
 impl TestApp {

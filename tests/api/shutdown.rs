@@ -147,7 +147,7 @@ impl Worker {
     }
 
     fn workspaces(&self) -> usize {
-        std::fs::read_dir(&self.work).unwrap().count()
+        crate::helpers::workspaces_in(&self.work).len()
     }
 }
 

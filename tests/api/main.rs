@@ -10,6 +10,7 @@ mod cancel;
 mod capabilities;
 mod cli;
 mod cli_human;
+mod cli_limits;
 mod cluster;
 mod cluster_failures;
 mod config;

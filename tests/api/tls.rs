@@ -6,7 +6,10 @@ use std::process::Output;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    date_time_ymd,
+};
 use serde_json::Value;
 
 use crate::binary::{corebuild, wait_for_address};
@@ -16,6 +19,16 @@ use crate::s3::start_s3;
 /// A CA of its own and a certificate for `localhost` it signed, written to `dir`:
 /// (CA file, certificate file, key file).
 pub fn make_certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    make_certificate_valid(dir, name, (1975, 1, 1), (4096, 1, 1))
+}
+
+/// Like [`make_certificate`], valid from the first date to the second (UTC midnight).
+pub fn make_certificate_valid(
+    dir: &Path,
+    name: &str,
+    not_before: (i32, u8, u8),
+    not_after: (i32, u8, u8),
+) -> (PathBuf, PathBuf, PathBuf) {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -25,10 +38,10 @@ pub fn make_certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca, ca_key);
     let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = date_time_ymd(not_before.0, not_before.1, not_before.2);
+    params.not_after = date_time_ymd(not_after.0, not_after.1, not_after.2);
+    let cert = params.signed_by(&key, &issuer).unwrap();
     let files = (
         dir.join(format!("{name}-ca.pem")),
         dir.join(format!("{name}-cert.pem")),
@@ -152,4 +165,198 @@ async fn half_a_tls_setting_stops_start_up() {
         stderr.contains("COREBUILD_TLS_KEY") || stderr.contains("--tls-key"),
         "{stderr}"
     );
+}
+
+/// A worker over HTTPS with `cert` and `key`, started and listening, its JSON log
+/// going to `<dir>/worker.log` (read while it runs). Returns the worker, its URL and
+/// the log's path.
+async fn https_worker(
+    dir: &Path,
+    cert: &Path,
+    key: &Path,
+) -> (tokio::process::Child, String, PathBuf) {
+    let work = dir.join("work");
+    let log = dir.join("worker.log");
+    let worker = corebuild(&[
+        ("COREBUILD_BIND", "127.0.0.1"),
+        ("COREBUILD_PORT", "0"),
+        ("COREBUILD_WORKDIR", work.to_str().unwrap()),
+        ("COREBUILD_TLS_CERT", cert.to_str().unwrap()),
+        ("COREBUILD_TLS_KEY", key.to_str().unwrap()),
+    ])
+    .stdout(std::fs::File::create(&log).unwrap())
+    .spawn()
+    .unwrap();
+    let listening = wait_for_log_line(&log, "corebuild listening").await;
+    let event: Value = serde_json::from_str(&listening).unwrap();
+    let port = event["address"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    (worker, format!("https://localhost:{port}"), log)
+}
+
+/// The first line of the log holding `text`, once it is there (at most 30 s).
+async fn wait_for_log_line(log: &Path, text: &str) -> String {
+    for _ in 0..600 {
+        let content = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(line) = content.lines().find(|l| l.contains(text)) {
+            return line.to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "no line with {text:?} in {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+/// A date `days` from today, as (year, month, day) in UTC, and its midnight as seconds
+/// since the epoch.
+fn days_from_now(days: i64) -> ((i32, u8, u8), i64) {
+    use chrono::Datelike;
+    let date = (chrono::Utc::now() + chrono::Duration::days(days)).date_naive();
+    let midnight = date.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp();
+    (
+        (date.year(), date.month() as u8, date.day() as u8),
+        midnight,
+    )
+}
+
+#[tokio::test]
+async fn a_certificate_outside_its_validity_stops_start_up_naming_the_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "expired",
+            (2020, 1, 1),
+            (2021, 1, 1),
+            ["expired", "notAfter", "2021-01-01T00:00:00"],
+        ),
+        (
+            "early",
+            (2090, 1, 1),
+            (2091, 1, 1),
+            ["not valid before", "notBefore", "2090-01-01T00:00:00"],
+        ),
+    ];
+    for (name, from, to, words) in cases {
+        let (_, cert, key) = make_certificate_valid(dir.path(), name, from, to);
+        let work = dir.path().join(name);
+        let output = corebuild(&[
+            ("COREBUILD_BIND", "127.0.0.1"),
+            ("COREBUILD_PORT", "0"),
+            ("COREBUILD_WORKDIR", work.to_str().unwrap()),
+            ("COREBUILD_TLS_CERT", cert.to_str().unwrap()),
+            ("COREBUILD_TLS_KEY", key.to_str().unwrap()),
+        ])
+        .output()
+        .await
+        .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{name}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        for word in words {
+            assert!(stderr.contains(word), "{name}: {word} in {stderr}");
+        }
+        assert!(stderr.contains(cert.to_str().unwrap()), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn an_expiring_certificate_is_warned_about_and_exported_and_an_expired_replacement_is_refused()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let (from, _) = days_from_now(-30);
+    let (to, not_after) = days_from_now(5);
+    let (ca, cert, key) = make_certificate_valid(dir.path(), "expiring", from, to);
+    let (mut worker, url, log) = https_worker(dir.path(), &cert, &key).await;
+    let warning = wait_for_log_line(&log, "the certificate expires at").await;
+    assert!(
+        warning.contains("WARN") && warning.contains("days_left"),
+        "{warning}"
+    );
+    let metric = || async {
+        let output = cli(&url, Some(&ca), &["capabilities"]).await;
+        assert!(output.status.success(), "{output:?}");
+        let client = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap(),
+            )
+            .build()
+            .unwrap();
+        let text = client
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("corebuild_tls_certificate_not_after_seconds "))
+            .map(|v| v.parse::<i64>().unwrap())
+    };
+    assert_eq!(metric().await, Some(not_after));
+
+    // An expired replacement from another CA: refused, the one in force stays.
+    let (other_ca, expired_cert, expired_key) =
+        make_certificate_valid(dir.path(), "replacement", (2020, 1, 1), (2021, 1, 1));
+    std::fs::copy(&expired_cert, &cert).unwrap();
+    std::fs::copy(&expired_key, &key).unwrap();
+    kill(Pid::from_raw(worker.id().unwrap() as i32), Signal::SIGHUP).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        metric().await,
+        Some(not_after),
+        "still the first certificate"
+    );
+    let refused = cli(&url, Some(&other_ca), &["capabilities"]).await;
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "the expired one is not served"
+    );
+
+    kill(Pid::from_raw(worker.id().unwrap() as i32), Signal::SIGTERM).unwrap();
+    assert_eq!(worker.wait().await.unwrap().code(), Some(0));
+}
+
+#[tokio::test]
+async fn the_cli_says_what_is_wrong_with_a_ca_certificate_served_as_the_workers_own() {
+    // What `openssl req -x509` makes: a self-signed CA certificate, used as the server's.
+    let dir = tempfile::tempdir().unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let (mut worker, url, _log) = https_worker(dir.path(), &cert_file, &key_file).await;
+
+    let output = cli(&url, Some(&cert_file), &["capabilities"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is a CA certificate") && stderr.contains("docs/operations.md"),
+        "{stderr}"
+    );
+
+    // A --ca-file with no certificate in it is an error, not silently ignored.
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let output = cli(&url, Some(&empty), &["capabilities", "--json"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let error: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("holds no certificate"),
+        "{error}"
+    );
+    worker.kill().await.unwrap();
 }

@@ -26,7 +26,8 @@
 //!   engine. `api::Backend` is the one seam: handlers do not know which mode runs.
 //! - [`client`]: the other subcommands, a client of a running worker.
 //! - `machine` (host facts and the pool size), `time` (epoch milliseconds), [`tls`]
-//!   (HTTPS on the API, the certificate read again on SIGHUP).
+//!   (HTTPS on the API, the certificate read again on SIGHUP and checked for its
+//!   validity), [`workdir`] (the workdir, locked for one worker, swept at start-up).
 //!
 //! Dependencies point down this list and never back: `domain` is a leaf, `jobs`
 //! takes only `domain` and `joblog`, and only `startup` knows every module.

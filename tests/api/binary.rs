@@ -113,3 +113,66 @@ async fn sigterm_stops_the_worker_with_status_zero() {
 async fn sigint_stops_the_worker_with_status_zero() {
     stops_cleanly_on(Signal::SIGINT).await;
 }
+
+/// A worker process on 127.0.0.1:0 with `work` as its workdir, plus `env`.
+pub struct Worker {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    /// The worker's log, complete once the process has closed it.
+    pub log: tokio::task::JoinHandle<String>,
+}
+
+impl Worker {
+    pub async fn start(work: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        let mut all = vec![
+            ("COREBUILD_BIND", "127.0.0.1"),
+            ("COREBUILD_PORT", "0"),
+            ("COREBUILD_WORKDIR", work.to_str().unwrap()),
+        ];
+        all.extend_from_slice(env);
+        let mut child = corebuild(&all).spawn().expect("spawn corebuild");
+        let (address, log) = wait_for_address(&mut child).await;
+        Self {
+            child,
+            url: format!("http://{address}"),
+            log,
+        }
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id().unwrap() as i32), signal).unwrap();
+    }
+
+    /// GET `path` as JSON.
+    pub async fn get(&self, path: &str) -> Value {
+        reqwest::get(format!("{}{path}", self.url))
+            .await
+            .expect("the worker answers")
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Polls the job's status until it is neither queued nor running, and returns it.
+    pub async fn wait_until_finished(&self, id: &str) -> Value {
+        loop {
+            let status = self.get(&format!("/corebuild/v1/jobs/{id}")).await;
+            if !matches!(status["state"].as_str(), Some("queued" | "running")) {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGTERM, a clean exit, and the whole log.
+    pub async fn stop(mut self) -> String {
+        self.signal(Signal::SIGTERM);
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the worker stops after SIGTERM")
+            .unwrap();
+        assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
+        self.log.await.unwrap()
+    }
+}

@@ -10,7 +10,7 @@ async fn capabilities_report_every_field_with_its_type() {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     let fields = body.as_object().unwrap();
-    assert_eq!(fields.len(), 16, "exactly the documented fields: {body}");
+    assert_eq!(fields.len(), 17, "exactly the documented fields: {body}");
     assert_eq!(body["authRequired"], true, "a token is configured");
 
     assert_eq!(body["workerId"], "builder-7");
@@ -41,6 +41,8 @@ async fn capabilities_report_every_field_with_its_type() {
     assert_eq!(body["acceptingJobs"], true);
     assert!(body["diskFreeGb"].is_u64());
     assert!(body["features"].is_array());
+    // The default builder, `isocreator`, is not installed on a test machine.
+    assert_eq!(body["builderInstalled"], false);
 }
 
 #[tokio::test]

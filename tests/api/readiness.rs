@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::binary::{corebuild, wait_for_address};
+use crate::binary::Worker;
 use crate::helpers::{job, spawn_worker};
 use crate::s3::start_s3;
 
@@ -46,19 +46,13 @@ async fn a_draining_worker_is_alive_but_not_ready() {
 #[tokio::test]
 async fn a_missing_builder_is_named_at_start_up_and_makes_the_worker_not_ready_until_installed() {
     let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("work");
     let builder = dir.path().join("bin").join("isocreator");
-    let mut worker = corebuild(&[
-        ("COREBUILD_BIND", "127.0.0.1"),
-        ("COREBUILD_PORT", "0"),
-        ("COREBUILD_WORKDIR", work.to_str().unwrap()),
-        ("ISO_CREATOR_COMMAND", builder.to_str().unwrap()),
-    ])
-    .spawn()
-    .unwrap();
-    let (address, log) = wait_for_address(&mut worker).await;
-    let base = format!("http://{address}");
-    let client = reqwest::Client::new();
+    let worker = Worker::start(
+        &dir.path().join("work"),
+        &[("ISO_CREATOR_COMMAND", builder.to_str().unwrap())],
+    )
+    .await;
+    let (base, client) = (worker.url.clone(), reqwest::Client::new());
 
     let (status, body) = ready(&client, &base).await;
     assert_eq!(status, 503);
@@ -70,14 +64,7 @@ async fn a_missing_builder_is_named_at_start_up_and_makes_the_worker_not_ready_u
             .contains(builder.to_str().unwrap()),
         "{body}"
     );
-    let caps: Value = client
-        .get(format!("{base}/corebuild/v1/capabilities"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let caps = worker.get("/corebuild/v1/capabilities").await;
     assert_eq!(caps["builderInstalled"], false, "{caps}");
 
     // Installed while the worker runs: ready, with no restart.
@@ -86,8 +73,7 @@ async fn a_missing_builder_is_named_at_start_up_and_makes_the_worker_not_ready_u
     std::fs::set_permissions(&builder, std::fs::Permissions::from_mode(0o755)).unwrap();
     assert_eq!(ready(&client, &base).await, (200, json!({ "ready": true })));
 
-    worker.kill().await.unwrap();
-    let log = log.await.unwrap();
+    let log = worker.stop().await;
     let warning = log
         .lines()
         .find(|l| l.contains("is not installed"))

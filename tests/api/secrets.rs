@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::binary::{corebuild, wait_for_address};
+use crate::binary::{Worker, corebuild, wait_for_address};
 use crate::helpers::{fake_isocreator, job, log_lines, spawn_worker};
 use crate::s3::{SECRET_KEY, start_s3};
 
@@ -185,19 +185,13 @@ async fn every_common_spelling_of_a_secret_is_masked_in_every_output() {
     const TOKEN: &str = "it's a/b+c ü?~>x";
     let s3 = start_s3().await;
     let workdir = tempfile::tempdir().unwrap();
-    let work = workdir.path().join("work");
     let command = fake_isocreator("secret-spellings");
-    let mut child = corebuild(&[
-        ("COREBUILD_BIND", "127.0.0.1"),
-        ("COREBUILD_PORT", "0"),
-        ("COREBUILD_WORKDIR", work.to_str().unwrap()),
-        ("ISO_CREATOR_COMMAND", &command),
-        ("RUST_LOG", "debug"),
-    ])
-    .spawn()
-    .unwrap();
-    let (address, output) = wait_for_address(&mut child).await;
-    let base = format!("http://{address}/corebuild/v1/jobs");
+    let worker = Worker::start(
+        &workdir.path().join("work"),
+        &[("ISO_CREATOR_COMMAND", &command), ("RUST_LOG", "debug")],
+    )
+    .await;
+    let base = format!("{}/corebuild/v1/jobs", worker.url);
     let client = reqwest::Client::new();
     let mut request = job("spellings", &s3);
     request["provisioningToken"] = json!(TOKEN);
@@ -211,14 +205,9 @@ async fn every_common_spelling_of_a_secret_is_masked_in_every_output() {
     assert_eq!(blocking.status(), 200);
     let blocking: Value = blocking.json().await.unwrap();
     assert_spellings_masked(&log_lines(&blocking).join("\n"), "blocking answer");
-    let answer: Value = client
-        .get(format!("{base}/spellings/logs?limit=1000"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = worker
+        .get("/corebuild/v1/jobs/spellings/logs?limit=1000")
+        .await;
     let page: Vec<&str> = answer["lines"]
         .as_array()
         .unwrap()
@@ -236,16 +225,7 @@ async fn every_common_spelling_of_a_secret_is_masked_in_every_output() {
         .unwrap();
     assert_spellings_masked(&followed, "SSE");
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    let service = output.await.unwrap();
+    let service = worker.stop().await;
     // The secret, and the start of its base64 and of "builder:" + it in base64.
     for fragment in ["it's", "a/b", "ü?~", "aXQncyBhL2Ir", "dCdzIGEvYitj"] {
         assert!(!service.contains(fragment), "{fragment} in the service log");

@@ -4,11 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::binary::{corebuild, wait_for_address};
+use crate::binary::{Worker, corebuild};
 use crate::helpers::{fake_isocreator, job};
 use crate::s3::start_s3;
 
@@ -40,20 +38,10 @@ async fn a_second_worker_on_the_same_workdir_stops_and_leaves_the_first_ones_job
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
     let command = fake_isocreator("sleep 3");
-    let mut first = corebuild(&[
-        ("COREBUILD_BIND", "127.0.0.1"),
-        ("COREBUILD_PORT", "0"),
-        ("COREBUILD_WORKDIR", work.to_str().unwrap()),
-        ("ISO_CREATOR_COMMAND", &command),
-    ])
-    .spawn()
-    .unwrap();
-    let first_pid = first.id().unwrap();
-    let (address, _log) = wait_for_address(&mut first).await;
-    let base = format!("http://{address}/corebuild/v1/jobs");
-    let client = reqwest::Client::new();
-    let submitted = client
-        .post(format!("{base}/baseos-image"))
+    let first = Worker::start(&work, &[("ISO_CREATOR_COMMAND", &command)]).await;
+    let first_pid = first.child.id().unwrap();
+    let submitted = reqwest::Client::new()
+        .post(format!("{}/corebuild/v1/jobs/baseos-image", first.url))
         .header("Prefer", "respond-async")
         .json(&json!({ "job": job("held", &s3) }))
         .send()
@@ -61,23 +49,15 @@ async fn a_second_worker_on_the_same_workdir_stops_and_leaves_the_first_ones_job
         .unwrap();
     assert_eq!(submitted.status(), 202);
     // Wait until the builder runs: the moment a start-up sweep would kill it.
-    loop {
-        let status: Value = client
-            .get(format!("{base}/held/logs"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if status["lines"].as_array().is_some_and(|l| !l.is_empty()) {
-            break;
-        }
+    while first.get("/corebuild/v1/jobs/held/logs").await["lines"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     // Both orders of failure: a free port (it would serve), and the first one's port.
-    let taken = address.rsplit(':').next().unwrap().to_owned();
+    let taken = first.url.rsplit(':').next().unwrap().to_owned();
     for port in ["0", taken.as_str()] {
         let (code, stderr, took) = second_worker(&work, port).await;
         assert_eq!(code, Some(1), "port {port}: {stderr}");
@@ -91,36 +71,12 @@ async fn a_second_worker_on_the_same_workdir_stops_and_leaves_the_first_ones_job
         assert!(took < Duration::from_secs(10), "port {port}: took {took:?}");
     }
 
-    let status = loop {
-        let status: Value = client
-            .get(format!("{base}/held"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if !matches!(status["state"].as_str(), Some("queued" | "running")) {
-            break status;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = first.wait_until_finished("held").await;
     assert_eq!(
         status["state"], "succeeded",
         "the first worker's build was not touched: {status}"
     );
-
-    kill(Pid::from_raw(first_pid as i32), Signal::SIGTERM).unwrap();
-    assert_eq!(first.wait().await.unwrap().code(), Some(0));
+    first.stop().await;
     // Once the first has gone, the folder is free again.
-    let mut third = corebuild(&[
-        ("COREBUILD_BIND", "127.0.0.1"),
-        ("COREBUILD_PORT", "0"),
-        ("COREBUILD_WORKDIR", work.to_str().unwrap()),
-    ])
-    .spawn()
-    .unwrap();
-    wait_for_address(&mut third).await;
-    kill(Pid::from_raw(third.id().unwrap() as i32), Signal::SIGTERM).unwrap();
-    assert_eq!(third.wait().await.unwrap().code(), Some(0));
+    Worker::start(&work, &[]).await.stop().await;
 }

@@ -16,6 +16,7 @@ use super::names::key;
 use super::submit::{Envelope, JOB_HEADER, ROUND_HEADER};
 use super::{Cluster, ClusterError};
 use crate::domain::{FailureCode, JobFailure, JobState, parse_job};
+use crate::jobs::rules::{self, Claim, Delivered};
 use crate::jobs::{JobRecord, JobView};
 use crate::time::now_ms;
 
@@ -65,7 +66,7 @@ pub(super) fn start(cluster: &Arc<Cluster>) {
 }
 
 /// Where a claimed job stands with respect to its status document.
-struct Claim {
+struct Claimed {
     /// Another worker took the job over while this one was cut off: this run's end
     /// is not stored and its message not acknowledged.
     superseded: bool,
@@ -155,41 +156,43 @@ impl Cluster {
     /// Marks the job as running here. `None` when there is nothing to run: the round
     /// is stale, the job was cancelled or finished, or its attempts are used up (then
     /// it ends as `worker_lost`).
-    async fn claim(&self, id: &str, round: u32) -> Result<Option<Claim>, ClusterError> {
+    async fn claim(&self, id: &str, round: u32) -> Result<Option<Claimed>, ClusterError> {
         loop {
             let Some((mut doc, revision)) = self.load(id).await? else {
                 return Ok(None);
             };
-            if doc.round != round || doc.view.state.is_finished() {
-                return Ok(None);
-            }
-            let lost = doc.view.state != JobState::Queued;
-            if lost {
-                tracing::warn!(
-                    lost_worker = doc.view.worker_id.as_deref().unwrap_or("?"),
-                    attempt = doc.view.attempt,
-                    "the job's worker was lost"
-                );
-            }
-            let attempt = if doc.runs == 0 {
-                doc.view.attempt
-            } else {
-                doc.view.attempt + 1
+            let delivered = Delivered {
+                state: doc.view.state,
+                current_round: doc.round == round,
+                attempt: doc.view.attempt,
+                runs: doc.runs,
             };
-            if doc.runs >= self.settings.max_attempts {
-                doc.fail(&JobFailure::new(
-                    FailureCode::WorkerLost,
-                    format!(
-                        "the job's worker was lost on each of its {} attempts (COREBUILD_MAX_ATTEMPTS)",
-                        doc.runs
-                    ),
-                ));
-                match self.status.update(key(id), doc.to_bytes(), revision).await {
-                    Ok(_) => return Ok(None),
-                    Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
-                    Err(e) => return Err(ClusterError::nats("ending the job", e)),
+            let attempt = match rules::claim(delivered, self.settings.max_attempts) {
+                Claim::Stale => return Ok(None),
+                Claim::WorkerLost { runs } => {
+                    doc.fail(&JobFailure::new(
+                        FailureCode::WorkerLost,
+                        format!(
+                            "the job's worker was lost on each of its {runs} attempts (COREBUILD_MAX_ATTEMPTS)"
+                        ),
+                    ));
+                    match self.status.update(key(id), doc.to_bytes(), revision).await {
+                        Ok(_) => return Ok(None),
+                        Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
+                        Err(e) => return Err(ClusterError::nats("ending the job", e)),
+                    }
                 }
-            }
+                Claim::Run { attempt, lost } => {
+                    if lost {
+                        tracing::warn!(
+                            lost_worker = doc.view.worker_id.as_deref().unwrap_or("?"),
+                            attempt = doc.view.attempt,
+                            "the job's worker was lost"
+                        );
+                    }
+                    attempt
+                }
+            };
             let now = now_ms();
             doc.runs += 1;
             doc.view.attempt = attempt;
@@ -205,7 +208,7 @@ impl Cluster {
                     // The new run's log starts afresh, as a new attempt's does.
                     self.purge_log(id).await;
                     self.metrics.started(&self.settings.worker_id);
-                    return Ok(Some(Claim {
+                    return Ok(Some(Claimed {
                         superseded: false,
                         id: id.to_owned(),
                         round,
@@ -223,7 +226,7 @@ impl Cluster {
     /// Runs a claimed job in the engine and mirrors it until its end is stored.
     async fn run(
         &self,
-        mut claim: Claim,
+        mut claim: Claimed,
         envelope: Envelope,
         message: jetstream::Message,
         permit: OwnedSemaphorePermit,
@@ -278,7 +281,7 @@ impl Cluster {
     /// fleet knows this worker still holds it, and cancel marks out of it.
     async fn mirror(
         &self,
-        claim: &mut Claim,
+        claim: &mut Claimed,
         record: &Arc<JobRecord>,
         message: &jetstream::Message,
         published: &mut u64,
@@ -331,7 +334,7 @@ impl Cluster {
 
     /// Someone else changed the document: a cancel mark, or another worker took the
     /// job over (this one counted as lost).
-    async fn reread(&self, claim: &mut Claim, record: &JobRecord) {
+    async fn reread(&self, claim: &mut Claimed, record: &JobRecord) {
         let Ok(Some((doc, revision))) = self.load(&claim.id).await else {
             return;
         };
@@ -354,14 +357,14 @@ impl Cluster {
         claim.revision = revision;
     }
 
-    fn still_ours(&self, claim: &Claim, doc: &StoredJob) -> bool {
+    fn still_ours(&self, claim: &Claimed, doc: &StoredJob) -> bool {
         doc.round == claim.round
             && doc.view.attempt == claim.attempt
             && doc.view.worker_id.as_deref() == Some(self.settings.worker_id.as_str())
     }
 
     /// The record's status as the fleet sees it.
-    fn view_of(&self, claim: &Claim, record: &JobRecord) -> JobView {
+    fn view_of(&self, claim: &Claimed, record: &JobRecord) -> JobView {
         let mut view = JobView::of(record, None);
         view.created_at = claim.doc.view.created_at;
         view.worker_id = Some(self.settings.worker_id.clone());
@@ -389,7 +392,7 @@ impl Cluster {
 
     /// Stores the job's final view, retrying while NATS is out of reach. False when
     /// the job is no longer this worker's to end.
-    async fn store_end(&self, claim: &mut Claim, view: JobView) -> bool {
+    async fn store_end(&self, claim: &mut Claimed, view: JobView) -> bool {
         loop {
             let mut doc = claim.doc.clone();
             doc.view = view.clone();
@@ -435,14 +438,14 @@ impl Cluster {
     }
 
     /// Ends a job that never ran here (its message is acknowledged).
-    async fn finish(&self, claim: &mut Claim, failure: &JobFailure) {
+    async fn finish(&self, claim: &mut Claimed, failure: &JobFailure) {
         let mut doc = claim.doc.clone();
         doc.fail(failure);
         self.store_end(claim, doc.view).await;
     }
 
     /// Puts the job back in the queue for another worker: a drain cut it off.
-    async fn hand_back(&self, claim: &mut Claim, message: &jetstream::Message) {
+    async fn hand_back(&self, claim: &mut Claimed, message: &jetstream::Message) {
         let mut doc = claim.doc.clone();
         doc.requeue();
         match self

@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{FailureCode, JobFailure, JobState};
+use crate::domain::{FailureCode, JobFailure};
+use crate::jobs::rules::{self, Event, Retention};
 use crate::jobs::{FailureView, JobView};
 use crate::time::now_ms;
 
@@ -37,21 +38,18 @@ impl StoredJob {
         serde_json::from_slice(bytes).ok()
     }
 
-    /// Whether the job finished longer ago than `retention_ms`.
-    pub(crate) fn expired(&self, retention_ms: u64) -> bool {
-        self.view
-            .finished_at
-            .is_some_and(|t| now_ms().saturating_sub(t) > retention_ms)
+    /// Whether the job is forgotten by now ([`Retention::expired`]).
+    pub(crate) fn expired(&self, retention: Retention) -> bool {
+        retention.expired(self.view.finished_at, now_ms())
     }
 
-    /// Ends the job with `failure`.
+    /// Ends the job with `failure`; a finished job stays as it is.
     pub(crate) fn fail(&mut self, failure: &JobFailure) {
         let view = &mut self.view;
-        view.state = if failure.code.is_cancellation() {
-            JobState::Cancelled
-        } else {
-            JobState::Failed
+        let Some(state) = rules::next(view.state, Event::Fail(failure.code)) else {
+            return;
         };
+        view.state = state;
         view.finished_at = Some(now_ms());
         view.last_activity_at = now_ms();
         view.progress = None;
@@ -59,10 +57,13 @@ impl StoredJob {
         view.error = Some(FailureView::of(failure));
     }
 
-    /// Back to the queue, for another worker.
+    /// Back to the queue, for another worker (a drain cut the job off here).
     pub(crate) fn requeue(&mut self) {
         let view = &mut self.view;
-        view.state = JobState::Queued;
+        let Some(state) = rules::next(view.state, Event::Requeue) else {
+            return;
+        };
+        view.state = state;
         view.progress = None;
         view.worker_id = None;
         view.last_activity_at = now_ms();

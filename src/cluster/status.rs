@@ -12,6 +12,7 @@ use super::names::key;
 use super::{Cluster, ClusterError};
 use crate::domain::{FailureCode, JobFailure, JobState};
 use crate::jobs::JobView;
+use crate::jobs::rules::{self, Cancel};
 use crate::time::now_ms;
 
 /// How often finished jobs past their retention are removed from NATS.
@@ -33,7 +34,7 @@ impl Cluster {
         Ok(entry
             .filter(|e| e.operation == kv::Operation::Put)
             .and_then(|e| StoredJob::from_bytes(&e.value).map(|doc| (doc, e.revision)))
-            .filter(|(doc, _)| !doc.expired(self.retention_ms())))
+            .filter(|(doc, _)| !doc.expired(self.retention())))
     }
 
     pub(crate) async fn view(&self, id: &str) -> Result<JobView, ClusterError> {
@@ -48,7 +49,7 @@ impl Cluster {
     pub(crate) async fn list(&self) -> Result<Vec<JobView>, ClusterError> {
         let docs = self.all_docs().await?;
         let delivered = self.delivered().await;
-        let retention = self.retention_ms();
+        let retention = self.retention();
         let mut views: Vec<JobView> = docs
             .into_iter()
             .filter(|(doc, _)| !doc.expired(retention))
@@ -120,15 +121,17 @@ impl Cluster {
                 .load(id)
                 .await?
                 .ok_or_else(|| ClusterError::NotFound(id.to_owned()))?;
-            if doc.view.state.is_finished() {
-                return Err(ClusterError::Finished(id.to_owned()));
-            }
-            let queued = doc.view.state == JobState::Queued;
-            if queued {
-                doc.fail(&StoredJob::cancelled_while_queued());
-            } else {
-                doc.cancel_requested = true;
-            }
+            let queued = match rules::cancel(doc.view.state) {
+                Cancel::Finished => return Err(ClusterError::Finished(id.to_owned())),
+                Cancel::Now => {
+                    doc.fail(&StoredJob::cancelled_while_queued());
+                    true
+                }
+                Cancel::Stop => {
+                    doc.cancel_requested = true;
+                    false
+                }
+            };
             match self.status.update(key(id), doc.to_bytes(), revision).await {
                 Ok(_) => {}
                 Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
@@ -178,7 +181,7 @@ impl Cluster {
     /// Removes finished jobs past their retention (status and logs), and ends jobs
     /// whose admitting worker died before it published them.
     async fn prune(&self) -> Result<(), ClusterError> {
-        let retention = self.retention_ms();
+        let retention = self.retention();
         for (mut doc, revision) in self.all_docs().await? {
             let id = doc.view.id.clone();
             if doc.expired(retention) {

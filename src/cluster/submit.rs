@@ -11,6 +11,7 @@ use super::doc::StoredJob;
 use super::names::key;
 use super::{Cluster, ClusterError};
 use crate::domain::{Job, JobState};
+use crate::jobs::rules::{self, Admit, Known, Retention};
 use crate::jobs::{JobEvents, JobView};
 use crate::time::now_ms;
 
@@ -50,7 +51,7 @@ impl Cluster {
         let entry_key = key(id);
         let canonical = serde_json::to_vec(&raw).expect("a JSON value serializes");
         let fingerprint = self.settings.key.fingerprint(&canonical);
-        let retention = self.retention_ms();
+        let retention = self.retention();
         loop {
             let entry = self
                 .status
@@ -58,49 +59,47 @@ impl Cluster {
                 .await
                 .map_err(|e| ClusterError::nats("reading the job's status", e))?
                 .filter(|e| e.operation == kv::Operation::Put);
-            let known = entry
+            let existing = entry
                 .as_ref()
                 .and_then(|e| StoredJob::from_bytes(&e.value).map(|doc| (doc, e.revision)));
-            let (doc, written) = match known {
-                None => {
-                    let doc = new_round(job, &fingerprint, 1, 1);
-                    match self.status.create(&entry_key, doc.to_bytes()).await {
-                        Ok(revision) => (doc, (revision, None)),
-                        Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => continue,
-                        Err(e) => return Err(ClusterError::nats("admitting the job", e)),
-                    }
+            let known = existing.as_ref().map(|(doc, _)| Known {
+                state: doc.view.state,
+                attempt: doc.view.attempt,
+                finished_at: doc.view.finished_at,
+                same_content: doc.fingerprint == fingerprint,
+            });
+            let attempt = match (rules::admit(known, retention, now_ms()), &existing) {
+                (Admit::Build { attempt }, _) => attempt,
+                (Admit::Attach, Some((existing, _))) => {
+                    let view = self.with_position(existing).await;
+                    return Ok(Admitted {
+                        view,
+                        attached: true,
+                    });
                 }
-                Some((existing, revision)) => {
-                    let state = existing.view.state;
-                    let next = if existing.expired(retention) {
-                        // Forgotten: a first build again, in a round of its own.
-                        new_round(job, &fingerprint, existing.round + 1, 1)
-                    } else if matches!(state, JobState::Failed | JobState::Cancelled) {
-                        new_round(
-                            job,
-                            &fingerprint,
-                            existing.round + 1,
-                            existing.view.attempt + 1,
-                        )
-                    } else if existing.fingerprint == fingerprint {
-                        let view = self.with_position(&existing).await;
-                        return Ok(Admitted {
-                            view,
-                            attached: true,
-                        });
-                    } else {
-                        return Err(ClusterError::Conflict(id.to_owned()));
-                    };
-                    match self
-                        .status
-                        .update(&entry_key, next.to_bytes(), revision)
-                        .await
-                    {
-                        Ok(new_revision) => (next, (new_revision, Some(existing))),
-                        Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
-                        Err(e) => return Err(ClusterError::nats("admitting the job", e)),
-                    }
+                // (An unknown id is always built, never attached.)
+                (Admit::Conflict, _) | (Admit::Attach, None) => {
+                    return Err(ClusterError::Conflict(id.to_owned()));
                 }
+            };
+            // Each build of an id is a round of its own; the sealed message names it.
+            let round = existing.as_ref().map_or(1, |(doc, _)| doc.round + 1);
+            let doc = new_round(job, &fingerprint, round, attempt);
+            let written = match existing {
+                None => match self.status.create(&entry_key, doc.to_bytes()).await {
+                    Ok(revision) => (revision, None),
+                    Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(ClusterError::nats("admitting the job", e)),
+                },
+                Some((existing, revision)) => match self
+                    .status
+                    .update(&entry_key, doc.to_bytes(), revision)
+                    .await
+                {
+                    Ok(new_revision) => (new_revision, Some(existing)),
+                    Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
+                    Err(e) => return Err(ClusterError::nats("admitting the job", e)),
+                },
             };
             let (revision, previous) = written;
             return self
@@ -193,8 +192,8 @@ impl Cluster {
         }
     }
 
-    pub(super) fn retention_ms(&self) -> u64 {
-        u64::try_from(self.settings.retention.as_millis()).unwrap_or(u64::MAX)
+    pub(super) fn retention(&self) -> Retention {
+        Retention::new(self.settings.retention)
     }
 }
 

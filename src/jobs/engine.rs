@@ -12,6 +12,7 @@ use super::executor::{Executor, JobRunner, Pool};
 use super::queue::JobQueue;
 use super::record::JobRecord;
 use super::registry::{Admission, AdmitError, Registry};
+use super::rules::{self, Cancel};
 use crate::domain::{ErrorCode, FailureCode, Job, JobFailure, Secret};
 use crate::joblog::{JobLog, LogBudget, Scrubber};
 
@@ -202,9 +203,10 @@ impl Engine {
             .registry
             .get(id)
             .ok_or_else(|| CancelError::NotFound(id.to_owned()))?;
-        if record.state().is_finished() {
+        if rules::cancel(record.state()) == Cancel::Finished {
             return Err(CancelError::Finished(id.to_owned()));
         }
+        // Stops it if it runs; a job still queued is taken out of the queue below.
         record.cancel_for("the job was cancelled");
         if self.queue.remove(&record) {
             record.log_sink().note("Cancelled while queued");

@@ -9,6 +9,7 @@ mod follow;
 mod queue;
 mod record;
 mod registry;
+pub(crate) mod rules;
 mod view;
 
 pub(crate) use engine::{CancelError, Engine, EngineSettings};

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::rules::{self, Event};
 use crate::domain::{FailureCode, Job, JobFailure, JobState, Outcome, Progress};
 use crate::joblog::{JobLog, LogSink};
 use crate::time::now_ms;
@@ -107,14 +108,20 @@ impl JobRecord {
 
     pub(crate) fn set_running(&self) {
         let mut s = self.status.lock().expect("status lock");
-        s.state = JobState::Running;
+        let Some(state) = rules::next(s.state, Event::Start) else {
+            return;
+        };
+        s.state = state;
         s.started_at = Some(now_ms());
         s.last_activity_at = now_ms();
     }
 
     pub(crate) fn set_progress(&self, bytes_done: u64, bytes_total: u64) {
         let mut s = self.status.lock().expect("status lock");
-        s.state = JobState::Uploading;
+        let Some(state) = rules::next(s.state, Event::Upload) else {
+            return;
+        };
+        s.state = state;
         s.progress = Some(Progress {
             phase: JobState::Uploading,
             bytes_done,
@@ -126,14 +133,14 @@ impl JobRecord {
     /// Records the outcome once and wakes every waiter; later calls are ignored.
     pub(crate) fn finish(&self, outcome: Outcome) {
         let mut s = self.status.lock().expect("status lock");
-        if s.state.is_finished() {
-            return;
-        }
-        s.state = match &outcome {
-            Ok(_) => JobState::Succeeded,
-            Err(f) if f.code.is_cancellation() => JobState::Cancelled,
-            Err(_) => JobState::Failed,
+        let event = match &outcome {
+            Ok(_) => Event::Succeed,
+            Err(f) => Event::Fail(f.code),
         };
+        let Some(state) = rules::next(s.state, event) else {
+            return;
+        };
+        s.state = state;
         s.finished_at = Some(now_ms());
         s.progress = None;
         drop(s);

@@ -9,7 +9,8 @@ use dashmap::mapref::entry::Entry;
 
 use super::queue::{JobQueue, PushError};
 use super::record::JobRecord;
-use crate::domain::{Job, JobState};
+use super::rules::{self, Admit, Known, Retention};
+use crate::domain::Job;
 use crate::time::now_ms;
 
 /// How a submission was taken.
@@ -43,60 +44,56 @@ pub(crate) struct Registry {
     jobs: DashMap<String, Arc<JobRecord>>,
     /// How long a finished job stays visible. Reads hide a job past it at once; the
     /// pruner only frees the memory later.
-    retention: Duration,
+    retention: Retention,
 }
 
 impl Registry {
     pub(crate) fn new(retention: Duration) -> Self {
         Self {
             jobs: DashMap::new(),
-            retention,
+            retention: Retention::new(retention),
         }
     }
 
-    /// Whether a job has finished longer ago than the retention time.
     fn expired(&self, record: &JobRecord, now: u64) -> bool {
-        let retention = u64::try_from(self.retention.as_millis()).unwrap_or(u64::MAX);
-        record
-            .status()
-            .finished_at
-            .is_some_and(|t| now.saturating_sub(t) > retention)
+        self.retention.expired(record.status().finished_at, now)
     }
 
-    /// Decides and enqueues under the id's map entry lock, so two identical submissions
-    /// racing each other start exactly one build.
+    /// Carries out [`rules::admit`] under the id's map entry lock, so two identical
+    /// submissions racing each other start exactly one build.
     pub(crate) fn admit(
         &self,
         job: Job,
         queue: &JobQueue,
         new_record: impl FnOnce(Job, u32) -> JobRecord,
     ) -> Result<Admission, AdmitError> {
-        match self.jobs.entry(job.id.as_str().to_owned()) {
-            Entry::Occupied(mut known) => {
-                let existing = Arc::clone(known.get());
-                let state = existing.state();
-                if self.expired(&existing, now_ms()) {
-                    // Past its retention the job is forgotten: this is a first build.
-                    let record = Arc::new(new_record(job, 1));
-                    queue.push(Arc::clone(&record))?;
-                    known.insert(Arc::clone(&record));
-                    Ok(Admission::Queued(record))
-                } else if matches!(state, JobState::Failed | JobState::Cancelled) {
-                    let record = Arc::new(new_record(job, existing.attempt + 1));
-                    queue.push(Arc::clone(&record))?;
-                    known.insert(Arc::clone(&record));
-                    Ok(Admission::Queued(record))
-                } else if existing.job == job {
-                    Ok(Admission::Attached(existing))
-                } else {
-                    Err(AdmitError::Conflict(job.id.to_string()))
-                }
+        let entry = self.jobs.entry(job.id.as_str().to_owned());
+        let known = match &entry {
+            Entry::Occupied(known) => {
+                let existing = known.get();
+                let status = existing.status();
+                Some(Known {
+                    state: status.state,
+                    attempt: existing.attempt,
+                    finished_at: status.finished_at,
+                    same_content: existing.job == job,
+                })
             }
-            Entry::Vacant(slot) => {
-                let record = Arc::new(new_record(job, 1));
+            Entry::Vacant(_) => None,
+        };
+        match (rules::admit(known, self.retention, now_ms()), entry) {
+            (Admit::Build { attempt }, entry) => {
+                let record = Arc::new(new_record(job, attempt));
                 queue.push(Arc::clone(&record))?;
-                slot.insert(Arc::clone(&record));
+                entry.insert(Arc::clone(&record));
                 Ok(Admission::Queued(record))
+            }
+            (Admit::Attach, Entry::Occupied(known)) => {
+                Ok(Admission::Attached(Arc::clone(known.get())))
+            }
+            // (An unknown id is always built, never attached.)
+            (Admit::Conflict, _) | (Admit::Attach, Entry::Vacant(_)) => {
+                Err(AdmitError::Conflict(job.id.to_string()))
             }
         }
     }
@@ -129,8 +126,7 @@ impl Registry {
     /// Forgets finished jobs older than `retention`, then the oldest finished ones
     /// beyond `max_finished`. Jobs still queued or running are never dropped.
     pub(crate) fn prune(&self, retention: Duration, max_finished: usize) -> usize {
-        let cutoff =
-            now_ms().saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX));
+        let cutoff = Retention::new(retention).cutoff(now_ms());
         let mut finished: Vec<(u64, Arc<JobRecord>)> = self
             .jobs
             .iter()

@@ -9,13 +9,21 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use super::ring::JobLog;
+/// A log the budget can take text back from. The budget knows logs only through this,
+/// so it does not depend on the ring that depends on it.
+pub(crate) trait Evictable: Send + Sync {
+    /// Whether the log's job has finished (its lines go first).
+    fn is_sealed(&self) -> bool;
+    /// Drops the oldest lines until at least `bytes` are freed or none are left;
+    /// returns the bytes freed.
+    fn drop_oldest(&self, bytes: u64) -> u64;
+}
 
 pub(crate) struct LogBudget {
     limit: u64,
     used: AtomicU64,
     /// Every live log, oldest job first.
-    logs: Mutex<VecDeque<Weak<JobLog>>>,
+    logs: Mutex<VecDeque<Weak<dyn Evictable>>>,
 }
 
 impl LogBudget {
@@ -36,8 +44,8 @@ impl LogBudget {
         self.used.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn register(&self, log: &Arc<JobLog>) {
-        self.lock().push_back(Arc::downgrade(log));
+    pub(crate) fn register(&self, log: Weak<dyn Evictable>) {
+        self.lock().push_back(log);
     }
 
     pub(super) fn release(&self, bytes: u64) {
@@ -62,7 +70,7 @@ impl LogBudget {
     /// line once the budget is full.
     fn evict(&self) {
         let target = self.limit - self.limit / 10;
-        let logs: Vec<Arc<JobLog>> = {
+        let logs: Vec<Arc<dyn Evictable>> = {
             let mut logs = self.lock();
             logs.retain(|log| log.strong_count() > 0);
             logs.iter().filter_map(Weak::upgrade).collect()
@@ -78,7 +86,7 @@ impl LogBudget {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Weak<JobLog>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Weak<dyn Evictable>>> {
         self.logs.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

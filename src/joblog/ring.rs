@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::budget::LogBudget;
+use super::budget::{Evictable, LogBudget};
 use super::scrub::Scrubber;
 use crate::domain::names::wire_enum;
 use crate::time::now_ms;
@@ -119,32 +119,14 @@ impl JobLog {
             appended: watch::channel(0).0,
             last_line_at: AtomicU64::new(0),
         });
-        budget.register(&log);
+        let weak = Arc::downgrade(&log);
+        budget.register(weak);
         log
     }
 
     /// Marks the job finished: its lines go first when the budget is exceeded.
     pub(crate) fn seal(&self) {
         self.sealed.store(true, Ordering::Relaxed);
-    }
-
-    pub(super) fn is_sealed(&self) -> bool {
-        self.sealed.load(Ordering::Relaxed)
-    }
-
-    /// Drops the oldest lines until at least `bytes` of text are gone, or none are
-    /// left; returns the bytes freed (the caller gives them back to the budget).
-    pub(super) fn drop_oldest(&self, bytes: u64) -> u64 {
-        let mut ring = self.lock();
-        let mut freed = 0;
-        while freed < bytes {
-            let Some(line) = ring.lines.pop_front() else {
-                break;
-            };
-            freed += line.text.len() as u64;
-        }
-        ring.bytes -= freed;
-        freed
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
@@ -223,6 +205,26 @@ impl JobLog {
 impl Drop for JobLog {
     fn drop(&mut self) {
         self.budget.release(self.lock().bytes);
+    }
+}
+
+impl Evictable for JobLog {
+    fn is_sealed(&self) -> bool {
+        self.sealed.load(Ordering::Relaxed)
+    }
+
+    /// The caller gives the bytes freed back to the budget.
+    fn drop_oldest(&self, bytes: u64) -> u64 {
+        let mut ring = self.lock();
+        let mut freed = 0;
+        while freed < bytes {
+            let Some(line) = ring.lines.pop_front() else {
+                break;
+            };
+            freed += line.text.len() as u64;
+        }
+        ring.bytes -= freed;
+        freed
     }
 }
 

@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{job, spawn_app_with, spawn_worker};
-use crate::s3::start_s3;
+use crate::support::helpers::{job, spawn_app_with, spawn_worker};
+use crate::support::s3::start_s3;
 
 #[tokio::test]
 async fn respond_async_answers_202_with_location_and_status() {

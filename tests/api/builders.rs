@@ -8,10 +8,10 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 
-use crate::binary::{corebuild, wait_for_address};
-use crate::helpers::{fake_isocreator, job, log_lines, spawn_worker};
-use crate::processes::{assert_all_gone, pids_from};
-use crate::s3::start_s3;
+use crate::support::helpers::{fake_isocreator, job, log_lines, spawn_worker};
+use crate::support::processes::{assert_all_gone, pids_from};
+use crate::support::s3::start_s3;
+use crate::support::worker::{corebuild, wait_for_address};
 
 async fn wait_for_file(path: &std::path::Path) {
     let deadline = Instant::now() + Duration::from_secs(30);

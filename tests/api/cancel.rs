@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{job, spawn_worker};
-use crate::processes::{assert_all_gone, pids_from};
-use crate::s3::start_s3;
+use crate::support::helpers::{job, spawn_worker};
+use crate::support::processes::{assert_all_gone, pids_from};
+use crate::support::s3::start_s3;
 
 #[tokio::test]
 async fn a_queued_job_leaves_the_queue_and_its_caller_gets_cancelled() {

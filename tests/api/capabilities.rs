@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::support::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn capabilities_report_every_field_with_its_type() {

@@ -4,8 +4,8 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, job, spawn_worker};
-use crate::s3::start_s3;
+use crate::support::helpers::{TestApp, job, spawn_worker};
+use crate::support::s3::start_s3;
 
 const TOKEN: &str = "cli-token-5e6f";
 

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::binary::corebuild;
-use crate::helpers::{TestApp, job, spawn_worker};
-use crate::s3::start_s3;
+use crate::support::helpers::{TestApp, job, spawn_worker};
+use crate::support::s3::start_s3;
+use crate::support::worker::corebuild;
 
 async fn run(env: &[(&str, &str)], args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_corebuild"))

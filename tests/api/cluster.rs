@@ -4,25 +4,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::helpers::{TestApp, job, spawn_worker};
-use crate::nats::{FLEET_KEY, NatsServer};
-use crate::s3::start_s3;
-
-/// A worker of the fleet on `nats`, one executor, the fake builder in `mode`.
-pub async fn cluster_worker(nats: &str, id: &str, mode: &str, extra: &[&str]) -> TestApp {
-    let mut args = vec![
-        "--nats-url",
-        nats,
-        "--cluster-key",
-        FLEET_KEY,
-        "--worker-id",
-        id,
-        "--max-concurrency",
-        "1",
-    ];
-    args.extend_from_slice(extra);
-    spawn_worker(mode, &args).await
-}
+use crate::support::fleet::{cluster_worker, started_runs};
+use crate::support::helpers::{TestApp, job};
+use crate::support::nats::{FLEET_KEY, NatsServer};
+use crate::support::s3::start_s3;
 
 async fn logs_of(app: &TestApp, id: &str, query: &str) -> reqwest::Response {
     app.authed(
@@ -122,7 +107,7 @@ async fn jobs_submitted_to_one_worker_run_on_all_three_and_any_worker_answers_fo
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_fleet_reaches_nats_over_tls_with_a_token_and_not_without_them() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = crate::tls::make_certificate(dir.path(), "nats");
+    let (ca, cert, key) = crate::support::certs::make_certificate(dir.path(), "nats");
     let nats = NatsServer::start_with(&[
         "--tls",
         "--tlscert",
@@ -158,7 +143,7 @@ async fn a_fleet_reaches_nats_over_tls_with_a_token_and_not_without_them() {
         let workdir = tempfile::tempdir().unwrap();
         let mut args = vec!["--nats-url", url.as_str(), "--cluster-key", FLEET_KEY];
         args.extend(extra);
-        let config = crate::helpers::config_with(&workdir, &args);
+        let config = crate::support::helpers::config_with(&workdir, &args);
         let err = corebuild::startup::Application::build(config)
             .await
             .err()
@@ -210,7 +195,7 @@ async fn the_blocking_endpoint_answers_through_a_worker_that_does_not_run_the_jo
         body["artifact"]["key"],
         "corebuild/baseos/blocking/baseos.iso"
     );
-    assert!(!crate::helpers::log_lines(&body).is_empty());
+    assert!(!crate::support::helpers::log_lines(&body).is_empty());
     assert_eq!(
         busy_worker.status("blocking").await["workerId"],
         free_worker
@@ -230,7 +215,7 @@ async fn the_same_id_sent_to_two_workers_at_once_builds_once() {
     let (first, second): (serde_json::Value, serde_json::Value) =
         (first.json().await.unwrap(), second.json().await.unwrap());
     assert_eq!(first["artifact"], second["artifact"]);
-    assert_eq!(crate::helpers::builds_in(&first), 1);
+    assert_eq!(crate::support::helpers::builds_in(&first), 1);
     let started = started_runs(&a).await + started_runs(&b).await;
     assert_eq!(started, 1, "one run fleet-wide");
     // Different content under the same id is a conflict on every worker.
@@ -241,16 +226,6 @@ async fn the_same_id_sent_to_two_workers_at_once_builds_once() {
         let response = worker.submit_async(&other).await;
         assert_eq!(response.status(), 409);
     }
-}
-
-/// `corebuild_cluster_jobs_started_total` of one worker.
-pub async fn started_runs(worker: &TestApp) -> u64 {
-    let metrics = worker.get("/metrics").await.text().await.unwrap();
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("corebuild_cluster_jobs_started_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -305,7 +280,7 @@ async fn a_failed_job_submitted_again_anywhere_is_its_next_attempt() {
     assert_eq!(first.status(), 500);
     let body: serde_json::Value = first.json().await.unwrap();
     assert_eq!(body["code"], "build_failed", "{body}");
-    assert!(!crate::helpers::log_lines(&body).is_empty());
+    assert!(!crate::support::helpers::log_lines(&body).is_empty());
     let second = b.submit_async(&failing).await;
     assert_eq!(second.status(), 202);
     let again = a.wait_for_state("flaky", "failed").await;
@@ -321,7 +296,8 @@ async fn a_finished_job_past_its_retention_is_gone_from_every_worker() {
     let b = cluster_worker(&nats.url(), "rb", "success", &retention).await;
     assert_eq!(a.submit(&job("brief", &s3)).await.status(), 200);
     assert_eq!(b.status("brief").await["state"], "succeeded");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Past the retention second, without waiting for a pruner.
+    a.wait_for_status("brief", |s| s.is_null()).await;
     for worker in [&a, &b] {
         let gone = worker
             .authed(reqwest::Method::GET, "/corebuild/v1/jobs/brief")

@@ -11,11 +11,11 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use tokio::process::Child;
 
-use crate::binary::{corebuild, wait_for_address};
-use crate::cluster::cluster_worker;
-use crate::helpers::{fake_isocreator, job};
-use crate::nats::{FLEET_KEY, NatsCluster, NatsServer};
-use crate::s3::start_s3;
+use crate::support::fleet::cluster_worker;
+use crate::support::helpers::{fake_isocreator, job};
+use crate::support::nats::{FLEET_KEY, NatsCluster, NatsServer};
+use crate::support::s3::start_s3;
+use crate::support::worker::{corebuild, wait_for_address};
 
 /// A worker as its own process, so it can be killed with SIGKILL.
 struct Process {
@@ -409,7 +409,8 @@ async fn a_three_node_nats_cluster_loses_a_node_and_no_job_is_lost_or_run_twice(
         };
         assert_eq!(done["attempt"], 1, "{done}");
     }
-    let started = crate::cluster::started_runs(&a).await + crate::cluster::started_runs(&b).await;
+    let started = crate::support::fleet::started_runs(&a).await
+        + crate::support::fleet::started_runs(&b).await;
     let texts = (
         a.get("/metrics").await.text().await.unwrap(),
         b.get("/metrics").await.text().await.unwrap(),
@@ -476,7 +477,7 @@ async fn secrets_never_rest_in_nats_in_clear() {
 
 #[tokio::test]
 async fn without_nats_at_start_up_the_worker_names_the_url_and_exits() {
-    let port = crate::nats::free_port();
+    let port = crate::support::nats::free_port();
     let url = format!("nats://127.0.0.1:{port}");
     let workdir = tempfile::tempdir().unwrap();
     let work = workdir.path().join("work");

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::binary::corebuild;
-use crate::helpers::config_with;
+use crate::support::helpers::config_with;
+use crate::support::worker::corebuild;
 
 /// Runs the binary with `env` and returns (exit code, stderr).
 async fn start_with(env: &[(&str, &str)]) -> (Option<i32>, String) {

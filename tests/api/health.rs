@@ -1,10 +1,10 @@
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use crate::support::helpers::spawn_app;
 
 #[tokio::test]
 async fn health_answers_ok_without_a_token() {
-    let app = crate::helpers::spawn_app_with(&["--token", "s3cret"]).await;
+    let app = crate::support::helpers::spawn_app_with(&["--token", "s3cret"]).await;
     let response = app.get("/health").await;
     assert_eq!(response.status(), 200);
     assert_eq!(

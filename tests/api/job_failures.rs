@@ -4,9 +4,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, job, log_lines, spawn_app_with, spawn_worker};
-use crate::processes::{assert_all_gone, pids_from};
-use crate::s3::start_s3;
+use crate::support::helpers::{TestApp, job, log_lines, spawn_app_with, spawn_worker};
+use crate::support::processes::{assert_all_gone, pids_from};
+use crate::support::s3::start_s3;
 
 async fn failing(app: &TestApp, id: &str) -> (u16, Value) {
     let s3 = start_s3().await;

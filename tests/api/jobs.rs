@@ -3,8 +3,8 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{job, log_lines, spawn_worker};
-use crate::s3::start_s3;
+use crate::support::helpers::{job, log_lines, spawn_worker};
+use crate::support::s3::start_s3;
 
 #[tokio::test]
 async fn a_small_artifact_is_built_hashed_and_uploaded() {
@@ -120,7 +120,7 @@ async fn stale_workspaces_are_swept_at_start_up_and_nothing_else() {
     std::fs::create_dir_all(work.join("old-job-0a0b0c0d")).unwrap();
     std::fs::write(work.join("old-job-0a0b0c0d/.corebuild-workspace"), b"").unwrap();
     std::fs::create_dir_all(work.join("operator-notes")).unwrap();
-    let config = crate::helpers::config_with(&dir, &[]);
+    let config = crate::support::helpers::config_with(&dir, &[]);
     let _app = corebuild::startup::Application::build(config)
         .await
         .unwrap();

@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, job, spawn_worker};
-use crate::s3::start_s3;
+use crate::support::helpers::{TestApp, job, spawn_worker};
+use crate::support::s3::start_s3;
 
 async fn page(app: &TestApp, id: &str, query: &str) -> Value {
     let response = app

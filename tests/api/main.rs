@@ -1,4 +1,4 @@
-//! HTTP-level tests: one module per capability, sharing `helpers`.
+//! HTTP-level tests: one module per capability; what they share is in `support`.
 
 // The helper modules share their items with `pub`; nothing here is a public API.
 #![allow(unreachable_pub)]
@@ -14,30 +14,24 @@ mod cli_limits;
 mod cluster;
 mod cluster_failures;
 mod config;
-mod contract;
 mod health;
-mod helpers;
 mod isocreator_config;
 mod job_failures;
 mod jobs;
 mod logs;
 mod metrics;
-mod moto;
-mod nats;
 mod openapi;
-mod processes;
 mod protected_mode;
 mod queue;
 mod readiness;
 mod reload;
 mod retention;
-mod s3;
 mod secrets;
-mod serve;
 mod shutdown;
 mod slow_clients;
 mod stalled_store;
 mod submit_requests;
+mod support;
 mod systemd;
 mod tls;
 mod upload_failures;

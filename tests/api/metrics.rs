@@ -1,7 +1,7 @@
 //! `/metrics` scraped before and after jobs.
 
-use crate::helpers::{TestApp, job, spawn_worker};
-use crate::s3::start_s3;
+use crate::support::helpers::{TestApp, job, spawn_worker};
+use crate::support::s3::start_s3;
 
 async fn scrape(app: &TestApp) -> String {
     let response = app.get("/metrics").await;

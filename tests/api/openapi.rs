@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, job, spawn_app, spawn_app_with, spawn_worker};
-use crate::s3::start_s3;
+use crate::support::helpers::{TestApp, job, spawn_app, spawn_app_with, spawn_worker};
+use crate::support::s3::start_s3;
 
 struct Contract {
     doc: Value,
@@ -25,7 +25,9 @@ impl Contract {
     /// Validates `body` against the JSON schema of `method path` answering `status`.
     fn check(&self, method: &str, path: &str, status: u16, body: &Value) {
         let bytes = serde_json::to_vec(body).unwrap();
-        if let Err(problem) = crate::contract::check(&self.doc, method, path, status, &bytes) {
+        if let Err(problem) =
+            crate::support::contract::check(&self.doc, method, path, status, &bytes)
+        {
             panic!("{problem}\n{body}");
         }
     }
@@ -287,7 +289,7 @@ async fn the_request_schema_carries_the_job_rules() {
 
 fn corebuild_contract_check(doc: &Value, status: u16, request: &Value) -> Result<(), String> {
     let answer = json!({ "success": false, "error": "x", "code": "invalid_request" });
-    crate::contract::check_request(
+    crate::support::contract::check_request(
         doc,
         "POST",
         "/corebuild/v1/jobs/baseos-image",

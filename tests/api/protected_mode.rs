@@ -6,7 +6,7 @@ use std::process::Command as StdCommand;
 
 use serde_json::Value;
 
-use crate::binary::{corebuild, corebuild_under, wait_for_address};
+use crate::support::worker::{corebuild, corebuild_under, wait_for_address};
 
 /// A network namespace with one veth link to this one: `inside` is the address the
 /// worker gets there, and this side holds the other end. Removed when dropped.

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{builds_in, job, spawn_worker};
-use crate::s3::start_s3;
+use crate::support::helpers::{builds_in, job, spawn_worker};
+use crate::support::s3::start_s3;
 
 #[tokio::test]
 async fn a_full_queue_answers_503_and_later_jobs_still_run() {
@@ -44,7 +44,7 @@ async fn a_full_queue_answers_503_and_later_jobs_still_run() {
 }
 
 /// Polls capabilities until `ready` holds (at most 10 s).
-async fn wait_for(app: &crate::helpers::TestApp, ready: impl Fn(&Value) -> bool) -> Value {
+async fn wait_for(app: &crate::support::helpers::TestApp, ready: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..200 {
         let caps: Value = app.capabilities().await;
         if ready(&caps) {

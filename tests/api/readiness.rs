@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::binary::Worker;
-use crate::helpers::{job, spawn_worker};
-use crate::s3::start_s3;
+use crate::support::helpers::{job, spawn_worker};
+use crate::support::s3::start_s3;
+use crate::support::worker::Worker;
 
 async fn ready(client: &reqwest::Client, base: &str) -> (u16, Value) {
     let response = client.get(format!("{base}/ready")).send().await.unwrap();

@@ -6,9 +6,9 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde_json::json;
 
-use crate::binary::Worker;
-use crate::helpers::{fake_isocreator, job};
-use crate::s3::start_s3;
+use crate::support::helpers::{fake_isocreator, job};
+use crate::support::s3::start_s3;
+use crate::support::worker::Worker;
 
 #[tokio::test]
 async fn sighup_to_a_plain_http_worker_keeps_it_and_its_running_job() {

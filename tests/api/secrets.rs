@@ -5,15 +5,15 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::binary::{Worker, corebuild, wait_for_address};
-use crate::helpers::{fake_isocreator, job, log_lines, spawn_worker};
-use crate::s3::{SECRET_KEY, start_s3};
+use crate::support::helpers::{fake_isocreator, job, log_lines, spawn_worker};
+use crate::support::s3::{SECRET_KEY, start_s3};
+use crate::support::worker::{Worker, corebuild, wait_for_address};
 
 const PROVISIONING: &str = "one-time-baseos-token-5a4b";
 const WIFI: &str = "wifi-password-0099";
 const API_TOKEN: &str = "worker-token-31cd";
 
-fn secret_job(id: &str, s3: &crate::s3::S3Server) -> Value {
+fn secret_job(id: &str, s3: &crate::support::s3::S3Server) -> Value {
     let mut request = job(id, s3);
     request["wifi"] = json!({ "ssid": "office", "password": WIFI });
     request

@@ -7,10 +7,10 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 
-use crate::binary::{corebuild, wait_for_address};
-use crate::helpers::{fake_isocreator, job, spawn_worker};
-use crate::processes::{assert_all_gone, pids_from};
-use crate::s3::start_s3;
+use crate::support::helpers::{fake_isocreator, job, spawn_worker};
+use crate::support::processes::{assert_all_gone, pids_from};
+use crate::support::s3::start_s3;
+use crate::support::worker::{corebuild, wait_for_address};
 
 #[tokio::test]
 async fn the_drain_finishes_running_jobs_ends_queued_ones_and_refuses_new_ones() {
@@ -147,7 +147,7 @@ impl Worker {
     }
 
     fn workspaces(&self) -> usize {
-        crate::helpers::workspaces_in(&self.work).len()
+        crate::support::helpers::workspaces_in(&self.work).len()
     }
 }
 

@@ -10,9 +10,9 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::binary::{corebuild_under, wait_for_address};
-use crate::helpers::{fake_isocreator, job};
-use crate::s3::start_s3;
+use crate::support::helpers::{fake_isocreator, job};
+use crate::support::s3::start_s3;
+use crate::support::worker::{corebuild_under, wait_for_address};
 
 const TRICKLERS: usize = 1100;
 

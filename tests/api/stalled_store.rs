@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::binary::{corebuild, wait_for_address};
-use crate::helpers::{TestApp, fake_isocreator, spawn_worker};
+use crate::support::helpers::{TestApp, fake_isocreator, spawn_worker};
+use crate::support::worker::{corebuild, wait_for_address};
 
 /// Accepts every connection and holds it, silent, until dropped.
 struct SilentEndpoint {
@@ -162,5 +162,5 @@ async fn shutdown_past_its_grace_ends_an_upload_to_a_silent_store() {
         "1 s of grace, then the upload is cut: {:?}",
         signalled.elapsed()
     );
-    assert!(crate::helpers::workspaces_in(&work).is_empty());
+    assert!(crate::support::helpers::workspaces_in(&work).is_empty());
 }

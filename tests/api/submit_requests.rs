@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, job, spawn_worker};
-use crate::s3::start_s3;
+use crate::support::helpers::{TestApp, job, spawn_worker};
+use crate::support::s3::start_s3;
 
 const TOKEN: &str = "worker-token-77aa";
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::binary::{corebuild, wait_for_address};
+use crate::support::worker::{corebuild, wait_for_address};
 
 use tokio::net::UnixDatagram;
 

@@ -6,52 +6,13 @@ use std::process::Output;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    date_time_ymd,
-};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use serde_json::Value;
 
-use crate::binary::{corebuild, wait_for_address};
-use crate::helpers::{fake_isocreator, job};
-use crate::s3::start_s3;
-
-/// A CA of its own and a certificate for `localhost` it signed, written to `dir`:
-/// (CA file, certificate file, key file).
-pub fn make_certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
-    make_certificate_valid(dir, name, (1975, 1, 1), (4096, 1, 1))
-}
-
-/// Like [`make_certificate`], valid from the first date to the second (UTC midnight).
-pub fn make_certificate_valid(
-    dir: &Path,
-    name: &str,
-    not_before: (i32, u8, u8),
-    not_after: (i32, u8, u8),
-) -> (PathBuf, PathBuf, PathBuf) {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, format!("{name} CA"));
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    params.not_before = date_time_ymd(not_before.0, not_before.1, not_before.2);
-    params.not_after = date_time_ymd(not_after.0, not_after.1, not_after.2);
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    let files = (
-        dir.join(format!("{name}-ca.pem")),
-        dir.join(format!("{name}-cert.pem")),
-        dir.join(format!("{name}-key.pem")),
-    );
-    std::fs::write(&files.0, ca_cert.pem()).unwrap();
-    std::fs::write(&files.1, cert.pem()).unwrap();
-    std::fs::write(&files.2, key.serialize_pem()).unwrap();
-    files
-}
+use crate::support::certs::{make_certificate, make_certificate_valid};
+use crate::support::helpers::{fake_isocreator, job};
+use crate::support::s3::start_s3;
+use crate::support::worker::{corebuild, wait_for_address};
 
 async fn cli(url: &str, ca: Option<&Path>, args: &[&str]) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_corebuild"));

@@ -3,9 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{job, spawn_worker};
-use crate::moto::start_moto;
-use crate::s3::{S3Server, SECRET_KEY, start_s3};
+use crate::support::helpers::{job, spawn_worker};
+use crate::support::moto::start_moto;
+use crate::support::s3::{S3Server, SECRET_KEY, start_s3};
 
 async fn upload_failed(s3: &S3Server, request: Value, extra: &[&str], size: &str) -> Value {
     let mode = format!("success {size}");

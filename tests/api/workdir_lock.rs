@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::binary::{Worker, corebuild};
-use crate::helpers::{fake_isocreator, job};
-use crate::s3::start_s3;
+use crate::support::helpers::{fake_isocreator, job};
+use crate::support::s3::start_s3;
+use crate::support::worker::{Worker, corebuild};
 
 /// A second worker on `work`, on `port`; returns its exit code and stderr once it ends.
 async fn second_worker(work: &std::path::Path, port: &str) -> (Option<i32>, String, Duration) {

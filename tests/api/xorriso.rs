@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
-use crate::helpers::{job, spawn_app_with};
-use crate::s3::start_s3;
+use crate::support::helpers::{job, spawn_app_with};
+use crate::support::s3::start_s3;
 
 #[tokio::test]
 async fn an_iso_built_with_xorriso_carries_the_env_file() {

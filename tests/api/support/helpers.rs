@@ -21,7 +21,7 @@ pub struct TestApp {
     /// The `--worker-id` it was given, if any.
     pub worker_id: Option<String>,
     /// Checks every JSON answer against the worker's OpenAPI document.
-    pub contract: crate::contract::ContractProxy,
+    pub contract: crate::support::contract::ContractProxy,
     /// The running application; ends once it has stopped.
     pub stopped: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -96,7 +96,7 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
     let config = config_with(&workdir, extra);
     let app = Application::build(config).await.expect("app builds");
     // Tests talk to the worker through the contract-checking proxy.
-    let contract = crate::contract::start(app.address()).await;
+    let contract = crate::support::contract::start(app.address()).await;
     let address = contract.address;
     let (stop, force) = (CancellationToken::new(), CancellationToken::new());
     let stopped = tokio::spawn(app.run_until_stopped(stop.clone(), force.clone()));
@@ -139,7 +139,7 @@ pub async fn spawn_worker(mode: &str, extra: &[&str]) -> TestApp {
 }
 
 /// A minimal valid ubuntu-iso job for `s3`.
-pub fn job(id: &str, s3: &crate::s3::S3Server) -> serde_json::Value {
+pub fn job(id: &str, s3: &crate::support::s3::S3Server) -> serde_json::Value {
     serde_json::json!({
         "id": id,
         "architecture": "amd64",

@@ -84,7 +84,7 @@ pub async fn start_s3() -> S3Server {
             hyper::service::Service::call(&service, req).await
         }
     });
-    crate::serve::serve(listener, stop.clone(), handler);
+    crate::support::serve::serve(listener, stop.clone(), handler);
     S3Server {
         address,
         root,

@@ -46,7 +46,7 @@ pub async fn start(upstream: SocketAddr) -> ContractProxy {
         );
         async move { Ok::<_, Infallible>(forward(req, upstream, &client, &doc, &violations).await) }
     });
-    crate::serve::serve(listener, stop.clone(), service);
+    crate::support::serve::serve(listener, stop.clone(), service);
     ContractProxy {
         address,
         violations,

@@ -12,6 +12,7 @@ use actix_web::{App, HttpServer, web};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, Backend, Facts};
+pub use crate::cluster::ClusterStartError;
 use crate::cluster::{Cluster, ClusterSettings, FleetKey};
 use crate::config::Config;
 use crate::isocreator::{BuilderEnv, CommandError, IsoCreator, marks};
@@ -46,8 +47,8 @@ pub enum StartupError {
     )]
     NoClusterKey,
     /// NATS cannot be reached or set up (the message names the URL).
-    #[error("{0}")]
-    Cluster(String),
+    #[error(transparent)]
+    Cluster(#[from] ClusterStartError),
 }
 
 /// A bound, not yet running, worker. Binding happens in [`Application::build`], so the
@@ -102,9 +103,8 @@ impl Application {
             Some(urls) if !urls.trim().is_empty() => {
                 let settings = cluster_settings(&config, urls, pool.get())?;
                 let cluster_metrics = ClusterMetrics::register(&metrics);
-                let cluster = Cluster::start(settings, Arc::clone(&engine), cluster_metrics)
-                    .await
-                    .map_err(|e| StartupError::Cluster(e.to_string()))?;
+                let cluster =
+                    Cluster::start(settings, Arc::clone(&engine), cluster_metrics).await?;
                 Backend::Cluster { cluster, engine }
             }
             _ => Backend::Local(engine),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_nats::{ConnectOptions, ServerAddr};
 use serde::Serialize;
 
-use super::{ClusterSettings, ClusterStartError};
+use super::{ClusterError, ClusterSettings, ClusterStartError};
 use crate::metrics::ClusterMetrics;
 
 /// `cluster` in `/health` and capabilities.
@@ -23,6 +23,37 @@ impl ClusterState {
         match client.connection_state() {
             async_nats::connection::State::Connected => Self::Connected,
             _ => Self::Lost,
+        }
+    }
+}
+
+/// The worker's NATS connection, as every part of cluster mode checks it: a request
+/// while NATS is out of reach fails at once instead of after a time-out.
+#[derive(Clone)]
+pub(super) struct Link {
+    client: async_nats::Client,
+}
+
+impl Link {
+    pub(super) fn new(client: async_nats::Client) -> Self {
+        Self { client }
+    }
+
+    pub(super) fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    pub(super) fn state(&self) -> ClusterState {
+        ClusterState::of(&self.client)
+    }
+
+    pub(super) fn reachable(&self) -> Result<(), ClusterError> {
+        match self.state() {
+            ClusterState::Connected => Ok(()),
+            ClusterState::Lost => Err(ClusterError::Unavailable(
+                "this worker has lost its NATS connection; it reconnects by itself, retry or ask another worker"
+                    .to_owned(),
+            )),
         }
     }
 }

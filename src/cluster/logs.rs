@@ -7,24 +7,47 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
-use async_nats::jetstream::kv;
+use async_nats::jetstream::{self, kv, stream};
 use futures::{Stream, StreamExt};
 
+use super::ClusterError;
 use super::doc::StoredJob;
-use super::names::key;
-use super::{Cluster, ClusterError};
+use super::names::Names;
+use super::store::StatusStore;
 use crate::joblog::{LogLine, Window};
 use crate::jobs::{FollowEvent, JobView, LogPage};
 
 type Batches = Pin<Box<dyn Stream<Item = Result<(u64, Vec<LogLine>), ClusterError>> + Send>>;
 
-impl Cluster {
+pub(super) struct LogStore {
+    js: jetstream::Context,
+    stream: stream::Stream,
+    names: Names,
+    /// Lines kept per job (COREBUILD_LOG_LINES).
+    keep: usize,
+    /// Where a job's state is read, so a page knows whether the log is complete.
+    store: Arc<StatusStore>,
+}
+
+impl LogStore {
+    pub(super) fn new(
+        js: jetstream::Context,
+        stream: stream::Stream,
+        names: Names,
+        keep: usize,
+        store: Arc<StatusStore>,
+    ) -> Self {
+        Self {
+            js,
+            stream,
+            names,
+            keep,
+            store,
+        }
+    }
+
     /// Publishes one batch of a job's lines and waits until JetStream has stored it.
-    pub(super) async fn publish_lines(
-        &self,
-        id: &str,
-        lines: &[LogLine],
-    ) -> Result<(), ClusterError> {
+    pub(super) async fn publish(&self, id: &str, lines: &[LogLine]) -> Result<(), ClusterError> {
         let payload = serde_json::to_vec(lines).expect("log lines serialize");
         let ack = self
             .js
@@ -37,8 +60,13 @@ impl Cluster {
     }
 
     /// Forgets a job's lines (a new run starts its log afresh; pruning).
-    pub(super) async fn purge_log(&self, id: &str) {
-        if let Err(e) = self.logs.purge().filter(self.names.logs_subject(id)).await {
+    pub(super) async fn purge(&self, id: &str) {
+        if let Err(e) = self
+            .stream
+            .purge()
+            .filter(self.names.logs_subject(id))
+            .await
+        {
             tracing::debug!(job_id = %id, "purging the job's log: {e}");
         }
     }
@@ -46,7 +74,7 @@ impl Cluster {
     /// Stream sequence of the job's newest batch, and the seq after its last line.
     async fn log_end(&self, id: &str) -> Result<Option<(u64, u64)>, ClusterError> {
         match self
-            .logs
+            .stream
             .get_last_raw_message_by_subject(&self.names.logs_subject(id))
             .await
         {
@@ -69,7 +97,7 @@ impl Cluster {
     /// The job's batches in order, from the first kept, with their stream sequence.
     async fn batches(&self, id: &str) -> Result<Batches, ClusterError> {
         let consumer = self
-            .logs
+            .stream
             .create_consumer(pull::OrderedConfig {
                 filter_subject: self.names.logs_subject(id),
                 deliver_policy: DeliverPolicy::All,
@@ -103,14 +131,14 @@ impl Cluster {
                 break;
             }
         }
-        let keep = self.settings.log_lines;
+        let keep = self.keep;
         if lines.len() > keep {
             lines.drain(..lines.len() - keep);
         }
         Ok(lines)
     }
 
-    pub(crate) async fn log_page(
+    pub(super) async fn page(
         &self,
         id: &str,
         since: u64,
@@ -120,6 +148,7 @@ impl Cluster {
         // The state is read before the lines: a job's lines are all stored before its
         // end is, so `done` is never true while a line is still missing.
         let (doc, _) = self
+            .store
             .load(id)
             .await?
             .ok_or_else(|| ClusterError::NotFound(id.to_owned()))?;
@@ -145,30 +174,27 @@ impl Cluster {
     }
 
     /// The texts of every kept line, for the blocking answer.
-    pub(crate) async fn log_texts(&self, id: &str) -> Result<Vec<String>, ClusterError> {
+    pub(super) async fn texts(&self, id: &str) -> Result<Vec<String>, ClusterError> {
         Ok(self.lines(id).await?.into_iter().map(|l| l.text).collect())
     }
 
     /// Follows the job's log from line `since` until its end, woken by new batches
     /// and by changes of its status document.
-    pub(crate) async fn follow(
+    pub(super) async fn follow(
         self: &Arc<Self>,
         id: &str,
         since: u64,
         keep_alive: Duration,
     ) -> Result<impl Stream<Item = FollowEvent> + Send + 'static, ClusterError> {
-        self.load(id)
+        self.store
+            .load(id)
             .await?
             .ok_or_else(|| ClusterError::NotFound(id.to_owned()))?;
         let end = self.log_end(id).await?;
         let next_line = end.map_or(0, |(_, next)| next);
-        let watch = self
-            .status
-            .watch_with_history(key(id))
-            .await
-            .map_err(|e| ClusterError::nats("watching the job", e))?;
+        let watch = self.store.watch(id).await?;
         let follower = Follower {
-            cluster: Arc::clone(self),
+            logs: Arc::clone(self),
             id: id.to_owned(),
             // A cursor past the end starts at the next line to come.
             since: since.min(next_line),
@@ -184,7 +210,7 @@ impl Cluster {
 }
 
 struct Follower {
-    cluster: Arc<Cluster>,
+    logs: Arc<LogStore>,
     id: String,
     since: u64,
     batches: Batches,
@@ -240,7 +266,7 @@ impl Follower {
                     };
                     match doc {
                         Some(doc) if doc.view.state.is_finished() => {
-                            let last = self.cluster.log_end(&self.id).await.ok().flatten().map_or(0, |(s, _)| s);
+                            let last = self.logs.log_end(&self.id).await.ok().flatten().map_or(0, |(s, _)| s);
                             self.finished = Some((doc.view, last));
                         }
                         Some(_) => {}

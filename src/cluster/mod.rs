@@ -1,293 +1,269 @@
 //! Cluster mode: a fleet of workers sharing one durable job queue on NATS JetStream.
 //!
-//! - `{prefix}_jobs`: a work-queue stream of sealed jobs (discard-new at capacity,
-//!   de-duplicated by job id and round) and one durable pull consumer the fleet shares;
-//!   a worker fetches a job only when one of its executors is free.
-//! - `{prefix}_status`: a key-value bucket with one status document per job, changed
-//!   by compare-and-set (admission, claiming, cancel, progress, the end).
-//! - `{prefix}_logs`: a stream of log batches, one subject per job.
-//! - `{prefix}.cancel`: announces cancel requests to the worker running the job.
+//! What the fleet keeps in NATS (all names under one prefix, `names`; set up by `setup`):
+//! - `{prefix}_jobs`: a work-queue stream of sealed jobs and one durable pull consumer
+//!   the fleet shares (`queue::FleetQueue`);
+//! - `{prefix}_status`: a key-value bucket with one status document per job
+//!   (`doc::StoredJob`), changed only by compare-and-set (`store::StatusStore`);
+//! - `{prefix}_logs`: log batches, one subject per job (`logs::LogStore`);
+//! - `{prefix}.cancel`: cancel requests announced to the worker running a job.
 //!
-//! The worker's own engine still runs each job; this module claims jobs for it and
-//! mirrors their status and logs into NATS. The API reaches it through `api::Backend`.
+//! The parts, each a type with the fields it needs, in the order a job meets them:
+//! `admission::Admission` admits a submission once fleet-wide; `taker::Taker` fetches a
+//! job for a free executor and claims it; `mirror::Run` runs it in this worker's own
+//! engine and mirrors it until its end is stored; `cancel::Cancels` and
+//! `pruner::Pruner` act on any job of the fleet. Every decision about a job's state is
+//! `jobs::rules`'; these parts only read and write what it decides. [`Cluster`] wires
+//! them together and is what `api::Backend` calls.
 
-mod claim;
+mod admission;
+mod cancel;
 mod connection;
 mod doc;
+mod error;
 mod logs;
+mod mirror;
 mod names;
+mod pruner;
+mod queue;
 mod seal;
-mod status;
-mod submit;
+mod settings;
+mod setup;
+mod store;
+mod taker;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, kv, stream};
-use dashmap::DashMap;
+use futures::Stream;
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::jobs::{Engine, JobRecord};
+use crate::domain::Job;
+use crate::jobs::rules::Retention;
+use crate::jobs::{Engine, FollowEvent, JobView, LogPage};
 use crate::metrics::ClusterMetrics;
 
+pub(crate) use admission::Admitted;
 pub(crate) use connection::ClusterState;
+pub(crate) use error::ClusterError;
+pub use error::ClusterStartError;
 pub(crate) use seal::FleetKey;
+pub(crate) use settings::ClusterSettings;
 
-/// What cluster mode needs from the configuration.
-pub(crate) struct ClusterSettings {
-    pub(crate) urls: String,
-    pub(crate) ca_file: Option<std::path::PathBuf>,
-    pub(crate) creds_file: Option<std::path::PathBuf>,
-    pub(crate) token: Option<String>,
-    pub(crate) key: FleetKey,
-    pub(crate) prefix: String,
-    pub(crate) replicas: usize,
-    pub(crate) max_attempts: u32,
-    pub(crate) ack_wait: Duration,
-    pub(crate) queue_capacity: usize,
-    pub(crate) log_lines: usize,
-    pub(crate) log_bytes: u64,
-    pub(crate) retention: Duration,
-    pub(crate) worker_id: String,
-    pub(crate) executors: usize,
-}
+use admission::Admission;
+use cancel::Cancels;
+use connection::Link;
+use logs::LogStore;
+use pruner::Pruner;
+use queue::FleetQueue;
+use store::StatusStore;
+use taker::Taker;
 
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ClusterError {
-    #[error("no job {0}")]
-    NotFound(String),
-    #[error("job {0} is already known with different content")]
-    Conflict(String),
-    #[error("job {0} has already finished")]
-    Finished(String),
-    #[error("the fleet's job queue is full")]
-    QueueFull,
-    #[error("the worker is shutting down")]
-    ShuttingDown,
-    /// NATS could not be reached or did not answer; the message says which step.
-    #[error("the cluster is unavailable: {0}")]
-    Unavailable(String),
-}
-
-impl ClusterError {
-    fn nats(step: &str, err: impl std::fmt::Display) -> Self {
-        Self::Unavailable(format!("{step}: {err}"))
-    }
-}
-
-/// Why cluster mode could not start.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ClusterStartError {
-    #[error("cannot connect to NATS at {urls} (COREBUILD_NATS_URL): {reason}")]
-    Connect { urls: String, reason: String },
-    #[error("cannot set up JetStream {what} on NATS at {urls}: {reason}")]
-    Setup {
-        what: String,
-        urls: String,
-        reason: String,
-    },
-}
-
+/// This worker's place in the fleet.
 pub(crate) struct Cluster {
-    client: async_nats::Client,
-    js: jetstream::Context,
-    names: names::Names,
-    status: kv::Store,
-    /// The bucket's own stream, for its current size.
-    status_stream: stream::Stream,
-    jobs: stream::Stream,
-    logs: stream::Stream,
-    consumer: consumer::PullConsumer,
-    settings: ClusterSettings,
-    engine: Arc<Engine>,
-    metrics: Arc<ClusterMetrics>,
-    /// Jobs this worker runs now, by id: cancel requests find them here.
-    active: DashMap<String, Arc<JobRecord>>,
-    /// The job taker and every job's mirror task.
-    job_tasks: TaskTracker,
+    link: Link,
+    store: Arc<StatusStore>,
+    queue: Arc<FleetQueue>,
+    logs: Arc<LogStore>,
+    admission: Admission,
+    cancels: Cancels,
+    taker: Arc<Taker>,
     /// The cancel listener and the pruner: they run until `abandon`.
     background: TaskTracker,
-    /// Stops taking jobs.
-    stop_taking: CancellationToken,
     /// Ends the retries of publishing a job's end while NATS is out of reach, once the
     /// worker really must exit.
     abandon: CancellationToken,
 }
 
 impl Cluster {
-    /// Connects, sets up the streams, bucket and consumer (or finds them), and starts
-    /// taking jobs for `engine`.
+    /// Connects, finds or creates the streams, bucket and consumer, and starts taking
+    /// jobs for `engine`.
     pub(crate) async fn start(
         settings: ClusterSettings,
         engine: Arc<Engine>,
         metrics: Arc<ClusterMetrics>,
     ) -> Result<Arc<Self>, ClusterStartError> {
         let client = connection::connect(&settings, Arc::clone(&metrics)).await?;
-        let js = jetstream::new(client.clone());
+        let link = Link::new(client.clone());
+        let js = async_nats::jetstream::new(client);
         let names = names::Names::new(&settings.prefix);
-        let urls = settings.urls.clone();
-        let setup = |what: String, err: &dyn std::fmt::Display| ClusterStartError::Setup {
-            what,
-            urls: urls.clone(),
-            reason: err.to_string(),
-        };
-        let jobs = js
-            .get_or_create_stream(stream::Config {
-                name: names.jobs_stream(),
-                subjects: vec![names.jobs_subject()],
-                retention: stream::RetentionPolicy::WorkQueue,
-                discard: stream::DiscardPolicy::New,
-                max_messages: i64::try_from(settings.queue_capacity).unwrap_or(i64::MAX),
-                duplicate_window: Duration::from_secs(120),
-                num_replicas: settings.replicas,
-                storage: stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| setup(format!("stream {}", names.jobs_stream()), &e))?;
-        let logs = js
-            .get_or_create_stream(stream::Config {
-                name: names.logs_stream(),
-                subjects: vec![names.logs_subjects()],
-                // Every batch has at least one line, so this many batches hold at least
-                // the newest COREBUILD_LOG_LINES lines.
-                max_messages_per_subject: i64::try_from(settings.log_lines).unwrap_or(i64::MAX),
-                max_bytes: i64::try_from(settings.log_bytes).unwrap_or(i64::MAX),
-                discard: stream::DiscardPolicy::Old,
-                num_replicas: settings.replicas,
-                storage: stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| setup(format!("stream {}", names.logs_stream()), &e))?;
-        // The bucket's stream is made by hand, as the key-value convention lays it
-        // out: the client's own `create_key_value` first asks for account details in a
-        // form nats-server 2.9 does not answer. Reads go through the stream's leader
-        // (no direct gets): a replica that lags would answer with an older document,
-        // and claiming and cancelling decide on what they read.
-        let bucket = names.status_bucket();
-        let status_stream = js
-            .get_or_create_stream(stream::Config {
-                name: format!("KV_{bucket}"),
-                subjects: vec![format!("$KV.{bucket}.>")],
-                max_messages_per_subject: 1,
-                allow_rollup: true,
-                deny_delete: true,
-                allow_direct: false,
-                discard: stream::DiscardPolicy::New,
-                num_replicas: settings.replicas,
-                storage: stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| setup(format!("bucket {bucket}"), &e))?;
-        let status = js
-            .get_key_value(&bucket)
-            .await
-            .map_err(|e| setup(format!("bucket {bucket}"), &e))?;
-        let consumer = jobs
-            .get_or_create_consumer(
-                &names.consumer(),
-                consumer::pull::Config {
-                    durable_name: Some(names.consumer()),
-                    ack_policy: consumer::AckPolicy::Explicit,
-                    ack_wait: settings.ack_wait,
-                    // Attempts are counted in the status document, where a job that
-                    // ran out of them ends visibly as `worker_lost`; a JetStream limit
-                    // would leave the message parked in the stream instead.
-                    max_deliver: -1,
-                    max_ack_pending: -1,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| setup(format!("consumer {}", names.consumer()), &e))?;
-        let cluster = Arc::new(Self {
-            client,
+        let streams = setup::open(&js, &names, &settings).await?;
+        let store = Arc::new(StatusStore::new(
+            streams.status,
+            streams.status_stream,
+            link.clone(),
+            Retention::new(settings.retention),
+        ));
+        let ClusterSettings {
+            urls,
+            key,
+            replicas,
+            max_attempts,
+            ack_wait,
+            log_lines,
+            worker_id,
+            executors,
+            ..
+        } = settings;
+        let key = Arc::new(key);
+        let queue = Arc::new(FleetQueue::new(
+            js.clone(),
+            streams.jobs,
+            streams.consumer,
+            names.clone(),
+            Arc::clone(&key),
+        ));
+        let logs = Arc::new(LogStore::new(
             js,
-            names,
-            status,
-            status_stream,
-            jobs,
-            logs,
-            consumer,
-            settings,
+            streams.logs,
+            names.clone(),
+            log_lines,
+            Arc::clone(&store),
+        ));
+        let (stop_taking, abandon) = (CancellationToken::new(), CancellationToken::new());
+        let active = cancel::Active::default();
+        let taker = Arc::new(Taker {
+            store: Arc::clone(&store),
+            queue: Arc::clone(&queue),
+            logs: Arc::clone(&logs),
             engine,
-            metrics,
-            active: DashMap::new(),
-            job_tasks: TaskTracker::new(),
-            background: TaskTracker::new(),
-            stop_taking: CancellationToken::new(),
-            abandon: CancellationToken::new(),
+            metrics: Arc::clone(&metrics),
+            active: Arc::clone(&active),
+            worker_id,
+            max_attempts,
+            ack_wait,
+            executors,
+            stop_taking: stop_taking.clone(),
+            abandon: abandon.clone(),
+            tasks: TaskTracker::new(),
         });
-        cluster.start_cancel_listener().await.map_err(|e| {
-            setup(
-                format!("subscription {}", cluster.names.cancel_subject()),
-                &e,
-            )
-        })?;
-        claim::start(&cluster);
-        status::start_pruner(&cluster);
+        let cluster = Self {
+            admission: Admission {
+                store: Arc::clone(&store),
+                queue: Arc::clone(&queue),
+                key,
+                metrics,
+                stopping: stop_taking,
+            },
+            cancels: Cancels {
+                store: Arc::clone(&store),
+                queue: Arc::clone(&queue),
+                link: link.clone(),
+                subject: names.cancel_subject(),
+                active,
+            },
+            link,
+            store,
+            queue,
+            logs,
+            taker,
+            background: TaskTracker::new(),
+            abandon,
+        };
+        cluster
+            .cancels
+            .listen(&cluster.background, cluster.abandon.clone())
+            .await
+            .map_err(|e| ClusterStartError::Setup {
+                what: format!("subscription {}", names.cancel_subject()),
+                urls: urls.clone(),
+                reason: e.to_string(),
+            })?;
+        cluster.taker.start();
+        Pruner {
+            store: Arc::clone(&cluster.store),
+            logs: Arc::clone(&cluster.logs),
+        }
+        .start(&cluster.background, cluster.abandon.clone());
         tracing::info!(
-            urls = %cluster.settings.urls,
-            prefix = cluster.names.prefix(),
-            replicas = cluster.settings.replicas,
+            %urls,
+            prefix = names.prefix(),
+            replicas,
             "cluster mode: taking jobs from the fleet's queue"
         );
-        Ok(cluster)
+        Ok(Arc::new(cluster))
     }
 
     /// Whether the worker is connected to NATS now.
     pub(crate) fn state(&self) -> ClusterState {
-        ClusterState::of(&self.client)
+        self.link.state()
     }
 
-    /// Fails at once while NATS is out of reach, instead of after a request's time-out.
-    fn reachable(&self) -> Result<(), ClusterError> {
-        match self.state() {
-            ClusterState::Connected => Ok(()),
-            ClusterState::Lost => Err(ClusterError::Unavailable(
-                "this worker has lost its NATS connection; it reconnects by itself, retry or ask another worker"
-                    .to_owned(),
-            )),
-        }
+    pub(crate) async fn submit(
+        &self,
+        job: &Job,
+        raw: Value,
+        api_token: Option<&str>,
+    ) -> Result<Admitted, ClusterError> {
+        self.admission.submit(job, raw, api_token).await
     }
 
-    /// Cancel requests from any worker, for the jobs this one runs.
-    async fn start_cancel_listener(self: &Arc<Self>) -> Result<(), async_nats::SubscribeError> {
-        use futures::StreamExt;
-        let mut requests = self.client.subscribe(self.names.cancel_subject()).await?;
-        let cluster = Arc::clone(self);
-        self.background.spawn(async move {
-            loop {
-                let message = tokio::select! {
-                    () = cluster.abandon.cancelled() => break,
-                    message = requests.next() => match message {
-                        Some(message) => message,
-                        None => break,
-                    },
-                };
-                let id = String::from_utf8_lossy(&message.payload).into_owned();
-                if let Some(record) = cluster.active.get(&id) {
-                    tracing::info!(job_id = %id, "cancel request from the fleet");
-                    record.cancel_for("the job was cancelled");
-                }
-            }
-        });
-        Ok(())
+    pub(crate) async fn view(&self, id: &str) -> Result<JobView, ClusterError> {
+        let (doc, _) = self
+            .store
+            .load(id)
+            .await?
+            .ok_or_else(|| ClusterError::NotFound(id.to_owned()))?;
+        Ok(self.queue.with_position(&doc).await)
+    }
+
+    /// Every job of the fleet still retained, newest first.
+    pub(crate) async fn list(&self) -> Result<Vec<JobView>, ClusterError> {
+        let docs = self.store.all().await?;
+        let retained = docs
+            .iter()
+            .map(|(doc, _)| doc)
+            .filter(|doc| !self.store.expired(doc));
+        let mut views = self.queue.with_positions(retained).await;
+        views.sort_by_key(|v| std::cmp::Reverse(v.created_at));
+        Ok(views)
+    }
+
+    pub(crate) async fn cancel(&self, id: &str) -> Result<JobView, ClusterError> {
+        self.cancels.cancel(id).await
+    }
+
+    /// Waits until the job has finished and returns its final view.
+    pub(crate) async fn wait(&self, id: &str) -> Result<JobView, ClusterError> {
+        self.store.wait_end(id).await
+    }
+
+    pub(crate) async fn log_page(
+        &self,
+        id: &str,
+        since: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<LogPage, ClusterError> {
+        self.logs.page(id, since, limit, max_bytes).await
+    }
+
+    /// The texts of every kept line, for the blocking answer.
+    pub(crate) async fn log_texts(&self, id: &str) -> Result<Vec<String>, ClusterError> {
+        self.logs.texts(id).await
+    }
+
+    pub(crate) async fn follow(
+        &self,
+        id: &str,
+        since: u64,
+        keep_alive: Duration,
+    ) -> Result<impl Stream<Item = FollowEvent> + Send + 'static, ClusterError> {
+        self.logs.follow(id, since, keep_alive).await
     }
 
     /// Stops taking jobs, lets the engine drain (running jobs cut off at the end go
     /// back to the fleet's queue), and waits for every job's end to be published.
     pub(crate) async fn shutdown(&self, grace: Duration, force: &CancellationToken) {
-        self.stop_taking.cancel();
-        self.engine.shutdown(grace, force).await;
+        self.taker.stop_taking.cancel();
+        self.taker.engine.shutdown(grace, force).await;
         // The engine has drained: the jobs' ends are being published now. Give them a
         // little time even while NATS is out of reach, then let go.
         let publish = async {
-            self.job_tasks.close();
-            self.job_tasks.wait().await;
+            self.taker.tasks.close();
+            self.taker.tasks.wait().await;
         };
         tokio::pin!(publish);
         tokio::select! {
@@ -303,7 +279,7 @@ impl Cluster {
         self.background.wait().await;
         // Whatever is still buffered goes out if NATS is there; an unreachable NATS does
         // not hold up the exit.
-        let _ = tokio::time::timeout(FLUSH_LIMIT, self.client.flush()).await;
+        let _ = tokio::time::timeout(FLUSH_LIMIT, self.link.client().flush()).await;
     }
 }
 

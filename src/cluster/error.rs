@@ -1,0 +1,38 @@
+//! What goes wrong in cluster mode: a request's errors (mapped to HTTP in `api::error`)
+//! and the reasons cluster mode cannot start.
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClusterError {
+    #[error("no job {0}")]
+    NotFound(String),
+    #[error("job {0} is already known with different content")]
+    Conflict(String),
+    #[error("job {0} has already finished")]
+    Finished(String),
+    #[error("the fleet's job queue is full")]
+    QueueFull,
+    #[error("the worker is shutting down")]
+    ShuttingDown,
+    /// NATS could not be reached or did not answer; the message says which step.
+    #[error("the cluster is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ClusterError {
+    pub(super) fn nats(step: &str, err: impl std::fmt::Display) -> Self {
+        Self::Unavailable(format!("{step}: {err}"))
+    }
+}
+
+/// Why cluster mode could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterStartError {
+    #[error("cannot connect to NATS at {urls} (COREBUILD_NATS_URL): {reason}")]
+    Connect { urls: String, reason: String },
+    #[error("cannot set up JetStream {what} on NATS at {urls}: {reason}")]
+    Setup {
+        what: String,
+        urls: String,
+        reason: String,
+    },
+}

@@ -1,0 +1,293 @@
+//! One claimed job's run on this worker: the engine runs it, and this mirrors it into
+//! the fleet (status at each change and every few seconds, log batches, in-progress
+//! acks) until its end is stored and its message acknowledged, or hands it back.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, AckKind};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::doc::StoredJob;
+use super::queue::Envelope;
+use super::store::WriteError;
+use super::taker::{RETRY_AFTER, Taker};
+use crate::domain::{FailureCode, JobFailure, JobState, parse_job};
+use crate::jobs::{JobRecord, JobView};
+
+/// How often a running job's status and log reach NATS.
+const MIRROR_EVERY: Duration = Duration::from_millis(500);
+/// Status documents of a running job change at most this often (state changes and
+/// the end go out at once).
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// A running job's document is written at least this often, changed or not.
+const CHECK_EVERY: Duration = Duration::from_secs(5);
+/// Lines in one log batch, at most, and about this much text.
+const BATCH_LINES: usize = 1000;
+const BATCH_BYTES: usize = 1024 * 1024;
+
+/// Where a claimed job stands with respect to its status document.
+pub(super) struct Claimed {
+    /// Another worker took the job over while this one was cut off: this run's end
+    /// is not stored and its message not acknowledged.
+    pub(super) superseded: bool,
+    pub(super) id: String,
+    pub(super) round: u32,
+    pub(super) attempt: u32,
+    pub(super) revision: u64,
+    pub(super) doc: StoredJob,
+}
+
+pub(super) struct Run {
+    taker: Arc<Taker>,
+    claim: Claimed,
+    message: jetstream::Message,
+    /// The job's log lines before this seq are in NATS.
+    published: u64,
+}
+
+impl Run {
+    pub(super) fn new(taker: &Arc<Taker>, claim: Claimed, message: jetstream::Message) -> Self {
+        Self {
+            taker: Arc::clone(taker),
+            claim,
+            message,
+            published: 0,
+        }
+    }
+
+    /// Runs the job in the engine and mirrors it until its end is stored.
+    pub(super) async fn run(mut self, envelope: Envelope, permit: OwnedSemaphorePermit) {
+        let job = match parse_job(envelope.job) {
+            Ok(job) => job,
+            Err(e) => {
+                let failure = JobFailure::new(
+                    FailureCode::Internal,
+                    format!("the queued job does not parse on this worker: {e}"),
+                );
+                let mut doc = self.claim.doc.clone();
+                doc.fail(&failure);
+                self.store_end(doc.view).await;
+                let _ = self.message.double_ack().await;
+                return;
+            }
+        };
+        let engine = &self.taker.engine;
+        let record =
+            match engine.run_claimed(job, self.claim.attempt, envelope.api_token.as_deref()) {
+                Ok(record) => record,
+                Err(e) => {
+                    tracing::info!("not running the job here: {e}");
+                    self.hand_back().await;
+                    return;
+                }
+            };
+        let id = self.claim.id.clone();
+        self.taker.active.insert(id.clone(), Arc::clone(&record));
+        self.mirror(&record).await;
+        let outcome = record.wait().await;
+        let handed_back = record.was_cut_off()
+            || matches!(outcome.as_ref(), Err(f) if f.code == FailureCode::ShuttingDown);
+        if self.claim.superseded {
+            tracing::warn!("this run was superseded; its end is not stored");
+        } else if handed_back {
+            self.hand_back().await;
+        } else {
+            self.flush_log(&record).await;
+            let view = self.view_of(&record);
+            if self.store_end(view).await {
+                self.ack().await;
+            }
+        }
+        self.taker.active.remove(&id);
+        drop(permit);
+    }
+
+    /// Until the job ends: its log and status into NATS, in-progress acks so the
+    /// fleet knows this worker still holds it, and cancel marks out of it.
+    async fn mirror(&mut self, record: &Arc<JobRecord>) {
+        let mut tick = tokio::time::interval(MIRROR_EVERY);
+        let progress_every = self.taker.ack_wait / 3;
+        let (mut last_ack, mut last_put) = (Instant::now(), Instant::now());
+        let mut last_state = JobState::Running;
+        loop {
+            tokio::select! {
+                _ = record.wait() => return,
+                _ = tick.tick() => {}
+            }
+            if last_ack.elapsed() >= progress_every
+                && self.message.ack_with(AckKind::Progress).await.is_ok()
+            {
+                last_ack = Instant::now();
+            }
+            self.flush_log(record).await;
+            let view = self.view_of(record);
+            let changed = view.state != last_state;
+            let due = last_put.elapsed() >= STATUS_EVERY;
+            // Even a job whose status does not change is written now and then: the
+            // write is what finds a cancel mark (should its announcement be lost) or
+            // a takeover by another worker.
+            let check = last_put.elapsed() >= CHECK_EVERY;
+            if !check && (view == self.claim.doc.view || !(changed || due)) {
+                continue;
+            }
+            let mut doc = self.claim.doc.clone();
+            doc.view = view;
+            match self
+                .taker
+                .store
+                .update(&self.claim.id, &doc, self.claim.revision)
+                .await
+            {
+                Ok(revision) => {
+                    self.claim.revision = revision;
+                    self.claim.doc = doc;
+                    last_put = Instant::now();
+                    last_state = self.claim.doc.view.state;
+                }
+                Err(WriteError::Changed) => self.reread(record).await,
+                Err(WriteError::Unavailable(e)) => {
+                    tracing::debug!("status not stored, retrying: {e}");
+                }
+            }
+        }
+    }
+
+    /// Someone else changed the document: a cancel mark, or another worker took the
+    /// job over (this one counted as lost).
+    async fn reread(&mut self, record: &JobRecord) {
+        let Ok(Some((doc, revision))) = self.taker.store.load(&self.claim.id).await else {
+            return;
+        };
+        if revision <= self.claim.revision {
+            // Older than what this worker wrote: not the change that refused the
+            // update. Try again on the next tick.
+            return;
+        }
+        if !self.still_ours(&doc) {
+            tracing::warn!("another worker took the job over; stopping this run");
+            self.claim.superseded = true;
+            record.cancel_for("another worker took the job over");
+            return;
+        }
+        if doc.cancel_requested && !record.cancel.is_cancelled() {
+            tracing::info!("the job was cancelled from the fleet");
+            record.cancel_for("the job was cancelled");
+        }
+        self.claim.doc.cancel_requested = doc.cancel_requested;
+        self.claim.revision = revision;
+    }
+
+    fn still_ours(&self, doc: &StoredJob) -> bool {
+        doc.round == self.claim.round
+            && doc.view.attempt == self.claim.attempt
+            && doc.view.worker_id.as_deref() == Some(self.taker.worker_id.as_str())
+    }
+
+    /// The record's status as the fleet sees it.
+    fn view_of(&self, record: &JobRecord) -> JobView {
+        let mut view = JobView::of(record, None);
+        view.created_at = self.claim.doc.view.created_at;
+        view.worker_id = Some(self.taker.worker_id.clone());
+        view
+    }
+
+    /// Publishes the lines logged since the last batch.
+    async fn flush_log(&mut self, record: &JobRecord) {
+        loop {
+            let slice = record.log.slice(self.published, BATCH_LINES, BATCH_BYTES);
+            if slice.lines.is_empty() {
+                return;
+            }
+            if let Err(e) = self.taker.logs.publish(&self.claim.id, &slice.lines).await {
+                tracing::debug!("log lines not stored, retrying: {e}");
+                if self.taker.abandon.is_cancelled() {
+                    return;
+                }
+                tokio::time::sleep(RETRY_AFTER).await;
+                continue;
+            }
+            self.published = slice.next_seq;
+        }
+    }
+
+    /// Stores the job's final view, retrying while NATS is out of reach. False when
+    /// the job is no longer this worker's to end.
+    async fn store_end(&mut self, view: JobView) -> bool {
+        let store = Arc::clone(&self.taker.store);
+        loop {
+            let mut doc = self.claim.doc.clone();
+            doc.view = view.clone();
+            doc.cancel_requested = false;
+            match store
+                .update(&self.claim.id, &doc, self.claim.revision)
+                .await
+            {
+                Ok(_) => return true,
+                Err(WriteError::Changed) => match store.load(&self.claim.id).await {
+                    Ok(Some((_, revision))) if revision <= self.claim.revision => {
+                        tokio::time::sleep(RETRY_AFTER).await;
+                    }
+                    Ok(Some((current, revision))) if self.still_ours(&current) => {
+                        self.claim.doc = current;
+                        self.claim.revision = revision;
+                    }
+                    Ok(_) => {
+                        self.claim.superseded = true;
+                        tracing::warn!(
+                            "the job was taken over while this worker was cut off; its result here is dropped"
+                        );
+                        return false;
+                    }
+                    Err(e) => {
+                        tracing::debug!("reading the job back: {e}");
+                        tokio::time::sleep(RETRY_AFTER).await;
+                    }
+                },
+                Err(WriteError::Unavailable(e)) => {
+                    if self.taker.abandon.is_cancelled() {
+                        tracing::warn!("the job's end was not stored before exit: {e}");
+                        return false;
+                    }
+                    tracing::debug!("the job's end not stored yet: {e}");
+                    tokio::time::sleep(RETRY_AFTER).await;
+                }
+            }
+        }
+    }
+
+    /// Puts the job back in the queue for another worker: a drain cut it off.
+    async fn hand_back(&self) {
+        let mut doc = self.claim.doc.clone();
+        doc.requeue();
+        match self
+            .taker
+            .store
+            .update(&self.claim.id, &doc, self.claim.revision)
+            .await
+        {
+            Ok(_) => tracing::info!("handed the job back to the fleet"),
+            Err(e) => {
+                tracing::warn!("could not mark the job queued ({e}); it returns after the ack wait")
+            }
+        }
+        self.taker.metrics.handed_back();
+        let _ = self.message.ack_with(AckKind::Nak(None)).await;
+    }
+
+    /// Acknowledges the job's message: the fleet is done with it.
+    async fn ack(&self) {
+        for _ in 0..5 {
+            match self.message.double_ack().await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::debug!("ack not confirmed: {e}");
+                    tokio::time::sleep(RETRY_AFTER).await;
+                }
+            }
+        }
+        tracing::warn!(
+            "the job's ack was not confirmed; if it comes back, its finished status ends it"
+        );
+    }
+}

@@ -1,0 +1,212 @@
+//! The fleet's job queue: sealed jobs on a work-queue stream, taken by the workers
+//! through one shared pull consumer. A message says which job and round it is; its
+//! body (the job as sent and the token it came with) opens only with the fleet key.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, consumer, stream};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ClusterError;
+use super::doc::StoredJob;
+use super::names::{Names, key};
+use super::seal::FleetKey;
+use crate::domain::JobState;
+use crate::jobs::JobView;
+
+/// Headers of a queued job's message: which job and round it is, needed to open it.
+const JOB_HEADER: &str = "Corebuild-Job";
+const ROUND_HEADER: &str = "Corebuild-Round";
+
+/// How long one fetch waits for a job before asking again.
+const FETCH_WAIT: Duration = Duration::from_secs(5);
+
+/// What the queue's message carries, sealed with the fleet key: the job as it was
+/// sent (parsed again by the worker that takes it) and the token it came with, which
+/// that worker masks in the job's log.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Envelope {
+    pub(super) job: Value,
+    pub(super) api_token: Option<String>,
+}
+
+/// A queued job's message, opened.
+pub(super) struct Opened {
+    pub(super) id: String,
+    pub(super) round: u32,
+    pub(super) envelope: Envelope,
+}
+
+/// Why a job was not queued.
+pub(super) enum PublishError {
+    /// The stream is at its capacity.
+    Full,
+    Failed(String),
+}
+
+pub(super) struct FleetQueue {
+    js: jetstream::Context,
+    jobs: stream::Stream,
+    consumer: consumer::PullConsumer,
+    names: Names,
+    key: Arc<FleetKey>,
+}
+
+impl FleetQueue {
+    pub(super) fn new(
+        js: jetstream::Context,
+        jobs: stream::Stream,
+        consumer: consumer::PullConsumer,
+        names: Names,
+        key: Arc<FleetKey>,
+    ) -> Self {
+        Self {
+            js,
+            jobs,
+            consumer,
+            names,
+            key,
+        }
+    }
+
+    /// Seals and publishes the round `doc` stands for; returns its stream sequence.
+    pub(super) async fn publish(
+        &self,
+        doc: &StoredJob,
+        envelope: &Envelope,
+    ) -> Result<u64, PublishError> {
+        let id = &doc.view.id;
+        let plain = serde_json::to_vec(envelope).expect("the envelope serializes");
+        let sealed = self
+            .key
+            .seal(&self.names.seal_context(id, doc.round), &plain);
+        let mut headers = HeaderMap::new();
+        headers.insert(JOB_HEADER, id.as_str());
+        headers.insert(ROUND_HEADER, doc.round.to_string().as_str());
+        // One message per admission, even if a publish is repeated; the admission time
+        // tells apart an id forgotten after its retention and submitted anew.
+        headers.insert(
+            "Nats-Msg-Id",
+            format!("{}.{}.{}", key(id), doc.round, doc.view.created_at).as_str(),
+        );
+        let published = match self
+            .js
+            .publish_with_headers(self.names.jobs_subject(), headers, sealed.into())
+            .await
+        {
+            Ok(ack) => ack.await,
+            Err(e) => Err(e),
+        };
+        match published {
+            Ok(ack) if ack.duplicate => Err(PublishError::Failed(
+                "JetStream took the job for a duplicate".to_owned(),
+            )),
+            Ok(ack) => Ok(ack.sequence),
+            Err(e) if is_full(&e) => Err(PublishError::Full),
+            Err(e) => Err(PublishError::Failed(e.to_string())),
+        }
+    }
+
+    /// One job from the queue, or none after [`FETCH_WAIT`].
+    pub(super) async fn fetch_one(&self) -> Result<Option<jetstream::Message>, ClusterError> {
+        let mut batch = self
+            .consumer
+            .fetch()
+            .max_messages(1)
+            .expires(FETCH_WAIT)
+            .messages()
+            .await
+            .map_err(|e| ClusterError::nats("fetching a job", e))?;
+        match batch.next().await {
+            Some(Ok(message)) => Ok(Some(message)),
+            Some(Err(e)) => Err(ClusterError::nats("fetching a job", e)),
+            None => Ok(None),
+        }
+    }
+
+    /// The job id, round and envelope of a queued message.
+    pub(super) fn open(&self, message: &jetstream::Message) -> Result<Opened, String> {
+        let header = |name| {
+            message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(name))
+                .map(|v| v.as_str().to_owned())
+        };
+        let id = header(JOB_HEADER).ok_or("the message names no job")?;
+        let round: u32 = header(ROUND_HEADER)
+            .and_then(|r| r.parse().ok())
+            .ok_or("the message names no round")?;
+        let plain = self
+            .key
+            .open(&self.names.seal_context(&id, round), &message.payload)
+            .map_err(|e| e.to_string())?;
+        let envelope: Envelope = serde_json::from_slice(&plain)
+            .map_err(|e| format!("the sealed job is not JSON: {e}"))?;
+        Ok(Opened {
+            id,
+            round,
+            envelope,
+        })
+    }
+
+    /// Takes a cancelled job's message out, freeing its place.
+    pub(super) async fn remove(&self, seq: u64) {
+        let _ = self.jobs.delete_message(seq).await;
+    }
+
+    /// The stream sequence of the last job handed to any worker.
+    async fn delivered(&self) -> Option<u64> {
+        let info = self.consumer.get_info().await.ok()?;
+        Some(info.delivered.stream_sequence)
+    }
+
+    /// The job's view with its place in the queue, while it waits.
+    pub(super) async fn with_position(&self, doc: &StoredJob) -> JobView {
+        let delivered = if doc.view.state == JobState::Queued {
+            self.delivered().await
+        } else {
+            None
+        };
+        position(doc, delivered)
+    }
+
+    /// Every view with its place in the queue (one look at the consumer for all).
+    pub(super) async fn with_positions<'a>(
+        &self,
+        docs: impl Iterator<Item = &'a StoredJob>,
+    ) -> Vec<JobView> {
+        let delivered = self.delivered().await;
+        docs.map(|doc| position(doc, delivered)).collect()
+    }
+}
+
+/// The view with `queuePosition` from the consumer's progress: the jobs published
+/// before this one and not handed out yet.
+fn position(doc: &StoredJob, delivered: Option<u64>) -> JobView {
+    let mut view = doc.view.clone();
+    view.queue_position = match (view.state, doc.seq, delivered) {
+        (JobState::Queued, Some(seq), Some(delivered)) => {
+            Some(usize::try_from(seq.saturating_sub(delivered + 1)).unwrap_or(usize::MAX))
+        }
+        _ => None,
+    };
+    view
+}
+
+/// Whether JetStream refused the message because the stream is at its limit
+/// (discard-new: "maximum messages exceeded").
+fn is_full(err: &async_nats::jetstream::context::PublishError) -> bool {
+    use std::error::Error;
+    err.source()
+        .and_then(|s| s.downcast_ref::<async_nats::jetstream::Error>())
+        .is_some_and(|e| {
+            e.error_code() == async_nats::jetstream::ErrorCode::STREAM_STORE_FAILED
+                || e.to_string().contains("maximum messages")
+        })
+}

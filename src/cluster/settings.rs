@@ -1,0 +1,24 @@
+//! What cluster mode needs from the configuration, resolved once at start-up.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::seal::FleetKey;
+
+pub(crate) struct ClusterSettings {
+    pub(crate) urls: String,
+    pub(crate) ca_file: Option<PathBuf>,
+    pub(crate) creds_file: Option<PathBuf>,
+    pub(crate) token: Option<String>,
+    pub(crate) key: FleetKey,
+    pub(crate) prefix: String,
+    pub(crate) replicas: usize,
+    pub(crate) max_attempts: u32,
+    pub(crate) ack_wait: Duration,
+    pub(crate) queue_capacity: usize,
+    pub(crate) log_lines: usize,
+    pub(crate) log_bytes: u64,
+    pub(crate) retention: Duration,
+    pub(crate) worker_id: String,
+    pub(crate) executors: usize,
+}

@@ -1,0 +1,200 @@
+//! The fleet's streams, bucket and consumer: their configurations as plain values
+//! (unit-tested here, compared with a fleet's own by whoever needs to), and finding or
+//! creating them at start-up.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+
+use super::names::Names;
+use super::{ClusterSettings, ClusterStartError};
+
+/// How long JetStream remembers a queued job's message id, so a repeated publish of
+/// one admission is stored once.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// The work-queue stream of sealed jobs: discard-new at the queue's capacity, so a
+/// full fleet refuses a submission instead of dropping a queued job.
+pub(super) fn jobs_stream(names: &Names, settings: &ClusterSettings) -> stream::Config {
+    stream::Config {
+        name: names.jobs_stream(),
+        subjects: vec![names.jobs_subject()],
+        retention: stream::RetentionPolicy::WorkQueue,
+        discard: stream::DiscardPolicy::New,
+        max_messages: i64::try_from(settings.queue_capacity).unwrap_or(i64::MAX),
+        duplicate_window: DUPLICATE_WINDOW,
+        num_replicas: settings.replicas,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    }
+}
+
+/// The stream of log batches, one subject per job. Every batch has at least one line,
+/// so this many batches hold at least the newest COREBUILD_LOG_LINES lines.
+pub(super) fn logs_stream(names: &Names, settings: &ClusterSettings) -> stream::Config {
+    stream::Config {
+        name: names.logs_stream(),
+        subjects: vec![names.logs_subjects()],
+        max_messages_per_subject: i64::try_from(settings.log_lines).unwrap_or(i64::MAX),
+        max_bytes: i64::try_from(settings.log_bytes).unwrap_or(i64::MAX),
+        discard: stream::DiscardPolicy::Old,
+        num_replicas: settings.replicas,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    }
+}
+
+/// The status bucket's stream, made by hand as the key-value convention lays it out:
+/// the client's own `create_key_value` first asks for account details in a form
+/// nats-server 2.9 does not answer. Reads go through the stream's leader (no direct
+/// gets): a replica that lags would answer with an older document, and claiming and
+/// cancelling decide on what they read.
+pub(super) fn status_stream(names: &Names, settings: &ClusterSettings) -> stream::Config {
+    let bucket = names.status_bucket();
+    stream::Config {
+        name: format!("KV_{bucket}"),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: false,
+        discard: stream::DiscardPolicy::New,
+        num_replicas: settings.replicas,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    }
+}
+
+/// The one durable pull consumer the fleet's workers share.
+pub(super) fn workers_consumer(
+    names: &Names,
+    settings: &ClusterSettings,
+) -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(names.consumer()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: settings.ack_wait,
+        // Attempts are counted in the status document, where a job that ran out of
+        // them ends visibly as `worker_lost`; a JetStream limit would leave the
+        // message parked in the stream instead.
+        max_deliver: -1,
+        max_ack_pending: -1,
+        ..Default::default()
+    }
+}
+
+/// What the fleet keeps in JetStream, found or created.
+pub(super) struct Streams {
+    pub(super) jobs: stream::Stream,
+    pub(super) logs: stream::Stream,
+    pub(super) status_stream: stream::Stream,
+    pub(super) status: kv::Store,
+    pub(super) consumer: consumer::PullConsumer,
+}
+
+pub(super) async fn open(
+    js: &jetstream::Context,
+    names: &Names,
+    settings: &ClusterSettings,
+) -> Result<Streams, ClusterStartError> {
+    let setup = |what: String, err: &dyn std::fmt::Display| ClusterStartError::Setup {
+        what,
+        urls: settings.urls.clone(),
+        reason: err.to_string(),
+    };
+    let jobs = js
+        .get_or_create_stream(jobs_stream(names, settings))
+        .await
+        .map_err(|e| setup(format!("stream {}", names.jobs_stream()), &e))?;
+    let logs = js
+        .get_or_create_stream(logs_stream(names, settings))
+        .await
+        .map_err(|e| setup(format!("stream {}", names.logs_stream()), &e))?;
+    let bucket = names.status_bucket();
+    let status_stream = js
+        .get_or_create_stream(status_stream(names, settings))
+        .await
+        .map_err(|e| setup(format!("bucket {bucket}"), &e))?;
+    let status = js
+        .get_key_value(&bucket)
+        .await
+        .map_err(|e| setup(format!("bucket {bucket}"), &e))?;
+    let consumer = jobs
+        .get_or_create_consumer(&names.consumer(), workers_consumer(names, settings))
+        .await
+        .map_err(|e| setup(format!("consumer {}", names.consumer()), &e))?;
+    Ok(Streams {
+        jobs,
+        logs,
+        status_stream,
+        status,
+        consumer,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::seal::FleetKey;
+
+    fn settings() -> ClusterSettings {
+        ClusterSettings {
+            urls: "nats://127.0.0.1:4222".to_owned(),
+            ca_file: None,
+            creds_file: None,
+            token: None,
+            key: FleetKey::new(&"ab".repeat(32), None).unwrap(),
+            prefix: "fleet".to_owned(),
+            replicas: 3,
+            max_attempts: 3,
+            ack_wait: Duration::from_secs(7),
+            queue_capacity: 16,
+            log_lines: 500,
+            log_bytes: 1 << 20,
+            retention: Duration::from_secs(60),
+            worker_id: "w1".to_owned(),
+            executors: 2,
+        }
+    }
+
+    #[test]
+    fn the_job_queue_is_a_bounded_work_queue_that_refuses_when_full() {
+        let names = Names::new("fleet");
+        let jobs = jobs_stream(&names, &settings());
+        assert_eq!(jobs.name, "fleet_jobs");
+        assert_eq!(jobs.subjects, ["fleet.jobs"]);
+        assert_eq!(jobs.retention, stream::RetentionPolicy::WorkQueue);
+        assert_eq!(jobs.discard, stream::DiscardPolicy::New);
+        assert_eq!(jobs.max_messages, 16);
+        assert_eq!(jobs.num_replicas, 3);
+        assert_eq!(jobs.storage, stream::StorageType::File);
+    }
+
+    #[test]
+    fn logs_keep_the_newest_lines_per_job_within_the_byte_budget() {
+        let logs = logs_stream(&Names::new("fleet"), &settings());
+        assert_eq!(logs.subjects, ["fleet.logs.*"]);
+        assert_eq!(logs.max_messages_per_subject, 500);
+        assert_eq!(logs.max_bytes, 1 << 20);
+        assert_eq!(logs.discard, stream::DiscardPolicy::Old);
+    }
+
+    #[test]
+    fn the_status_bucket_keeps_one_document_per_job_read_from_the_leader() {
+        let status = status_stream(&Names::new("fleet"), &settings());
+        assert_eq!(status.name, "KV_fleet_status");
+        assert_eq!(status.subjects, ["$KV.fleet_status.>"]);
+        assert_eq!(status.max_messages_per_subject, 1);
+        assert!(!status.allow_direct, "no reads from a lagging replica");
+        assert_eq!(status.num_replicas, 3);
+    }
+
+    #[test]
+    fn the_workers_consumer_acks_explicitly_and_counts_no_deliveries() {
+        let consumer = workers_consumer(&Names::new("fleet"), &settings());
+        assert_eq!(consumer.durable_name.as_deref(), Some("fleet_workers"));
+        assert_eq!(consumer.ack_policy, consumer::AckPolicy::Explicit);
+        assert_eq!(consumer.ack_wait, Duration::from_secs(7));
+        assert_eq!(consumer.max_deliver, -1);
+    }
+}

@@ -1,0 +1,222 @@
+//! The fleet's status documents: one per job in a key-value bucket, read by every
+//! worker and changed only by compare-and-set. This type owns the bucket and the
+//! retry that compare-and-set needs; callers say what a document should become, and
+//! `jobs::rules` decides that.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{kv, stream};
+use futures::StreamExt;
+
+use super::ClusterError;
+use super::connection::Link;
+use super::doc::StoredJob;
+use super::names::key;
+use crate::jobs::JobView;
+use crate::jobs::rules::Retention;
+
+/// Longest wait for the next document while listing.
+const LIST_WAIT: Duration = Duration::from_secs(5);
+
+pub(super) struct StatusStore {
+    kv: kv::Store,
+    /// The bucket's own stream, for its current size.
+    stream: stream::Stream,
+    link: Link,
+    retention: Retention,
+}
+
+/// A document as read, with the revision a compare-and-set must name.
+pub(super) type Versioned = (StoredJob, u64);
+
+/// Why a compare-and-set write did not happen.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum WriteError {
+    /// Someone else changed the document since it was read.
+    #[error("the job's status changed meanwhile")]
+    Changed,
+    #[error(transparent)]
+    Unavailable(ClusterError),
+}
+
+/// What [`StatusStore::modify`] did.
+pub(super) struct Modified<T> {
+    /// What the decision returned.
+    pub(super) value: T,
+    /// The document as it was read (its revision), if there was one.
+    pub(super) previous: Option<Versioned>,
+    /// The document as written, if the decision wrote one.
+    pub(super) written: Option<Versioned>,
+}
+
+impl StatusStore {
+    pub(super) fn new(
+        kv: kv::Store,
+        stream: stream::Stream,
+        link: Link,
+        retention: Retention,
+    ) -> Self {
+        Self {
+            kv,
+            stream,
+            link,
+            retention,
+        }
+    }
+
+    pub(super) fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// Whether the job is forgotten by now: reads treat it as unknown.
+    pub(super) fn expired(&self, doc: &StoredJob) -> bool {
+        doc.expired(self.retention)
+    }
+
+    /// The document and its revision, past retention too.
+    async fn read(&self, id: &str) -> Result<Option<Versioned>, ClusterError> {
+        self.link.reachable()?;
+        let entry = self
+            .kv
+            .entry(key(id))
+            .await
+            .map_err(|e| ClusterError::nats("reading the job's status", e))?;
+        Ok(entry
+            .filter(|e| e.operation == kv::Operation::Put)
+            .and_then(|e| StoredJob::from_bytes(&e.value).map(|doc| (doc, e.revision))))
+    }
+
+    /// The job's document and its revision, unless it is unknown or past retention.
+    pub(super) async fn load(&self, id: &str) -> Result<Option<Versioned>, ClusterError> {
+        Ok(self.read(id).await?.filter(|(doc, _)| !self.expired(doc)))
+    }
+
+    /// Reads the job's document (past retention too), lets `decide` say what it
+    /// becomes, and writes that by compare-and-set; a concurrent change makes it read
+    /// and decide again. `decide` returns its answer and the document to write, or
+    /// `None` to leave the bucket as it is.
+    pub(super) async fn modify<T>(
+        &self,
+        id: &str,
+        step: &'static str,
+        mut decide: impl FnMut(Option<&StoredJob>) -> Result<(T, Option<StoredJob>), ClusterError>,
+    ) -> Result<Modified<T>, ClusterError> {
+        loop {
+            let previous = self.read(id).await?;
+            let (value, next) = decide(previous.as_ref().map(|(doc, _)| doc))?;
+            let Some(next) = next else {
+                return Ok(Modified {
+                    value,
+                    previous,
+                    written: None,
+                });
+            };
+            let written = match &previous {
+                None => match self.kv.create(key(id), next.to_bytes()).await {
+                    Ok(revision) => revision,
+                    Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(ClusterError::nats(step, e)),
+                },
+                Some((_, revision)) => match self.update(id, &next, *revision).await {
+                    Ok(revision) => revision,
+                    Err(WriteError::Changed) => continue,
+                    Err(WriteError::Unavailable(e)) => return Err(e),
+                },
+            };
+            return Ok(Modified {
+                value,
+                previous,
+                written: Some((next, written)),
+            });
+        }
+    }
+
+    /// Writes `doc` if the document is still at `revision`; returns the new revision.
+    pub(super) async fn update(
+        &self,
+        id: &str,
+        doc: &StoredJob,
+        revision: u64,
+    ) -> Result<u64, WriteError> {
+        match self.kv.update(key(id), doc.to_bytes(), revision).await {
+            Ok(revision) => Ok(revision),
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                Err(WriteError::Changed)
+            }
+            Err(e) => Err(WriteError::Unavailable(ClusterError::nats(
+                "storing the job's status",
+                e,
+            ))),
+        }
+    }
+
+    /// Removes the document if it is still at `revision`.
+    pub(super) async fn delete(&self, id: &str, revision: u64) -> Result<(), ClusterError> {
+        self.kv
+            .delete_expect_revision(key(id), Some(revision))
+            .await
+            .map_err(|e| ClusterError::nats("removing the job's status", e))
+    }
+
+    /// Every document in the bucket, past retention too, read through one watch of
+    /// the newest value per key (one consumer, not one request per job).
+    pub(super) async fn all(&self) -> Result<Vec<Versioned>, ClusterError> {
+        self.link.reachable()?;
+        let unavailable = |e: &dyn std::fmt::Display| ClusterError::nats("listing jobs", e);
+        let bucket = self.stream.get_info().await.map_err(|e| unavailable(&e))?;
+        if bucket.state.messages == 0 {
+            return Ok(Vec::new());
+        }
+        let mut watch = self
+            .kv
+            .watch_with_history(">")
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let mut docs = Vec::new();
+        loop {
+            // The bucket was not empty a moment ago; a pruner may empty it meanwhile.
+            let next = tokio::time::timeout(LIST_WAIT, watch.next()).await;
+            let Ok(Some(entry)) = next else {
+                break;
+            };
+            let entry = entry.map_err(|e| unavailable(&e))?;
+            if entry.operation == kv::Operation::Put
+                && let Some(doc) = StoredJob::from_bytes(&entry.value)
+            {
+                docs.push((doc, entry.revision));
+            }
+            if entry.delta == 0 {
+                break;
+            }
+        }
+        Ok(docs)
+    }
+
+    /// Every change of the job's document from now on, starting with the current one.
+    pub(super) async fn watch(&self, id: &str) -> Result<kv::Watch, ClusterError> {
+        self.link.reachable()?;
+        self.kv
+            .watch_with_history(key(id))
+            .await
+            .map_err(|e| ClusterError::nats("watching the job", e))
+    }
+
+    /// Waits until the job has finished and returns its final view.
+    pub(super) async fn wait_end(&self, id: &str) -> Result<JobView, ClusterError> {
+        let mut watch = self.watch(id).await?;
+        while let Some(entry) = watch.next().await {
+            let entry = entry.map_err(|e| ClusterError::nats("watching the job", e))?;
+            if entry.operation != kv::Operation::Put {
+                return Err(ClusterError::NotFound(id.to_owned()));
+            }
+            if let Some(doc) = StoredJob::from_bytes(&entry.value)
+                && doc.view.state.is_finished()
+            {
+                return Ok(doc.view);
+            }
+        }
+        Err(ClusterError::Unavailable(
+            "the watch on the job ended".to_owned(),
+        ))
+    }
+}

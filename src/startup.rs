@@ -12,8 +12,8 @@ use actix_web::{App, HttpServer, web};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, Backend, Facts};
-pub use crate::cluster::ClusterStartError;
 use crate::cluster::{Cluster, ClusterSettings, FleetKey};
+pub use crate::cluster::{ClusterStartError, SealError};
 use crate::config::Config;
 use crate::isocreator::{BuilderEnv, CommandError, IsoCreator, marks};
 use crate::jobs::{Engine, EngineSettings};
@@ -40,8 +40,8 @@ pub enum StartupError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     /// The fleet key does not parse (the message names the variable).
-    #[error("{0}")]
-    ClusterKey(String),
+    #[error(transparent)]
+    ClusterKey(#[from] SealError),
     #[error(
         "cluster mode (COREBUILD_NATS_URL) needs the fleet key COREBUILD_CLUSTER_KEY: 64 hex characters, e.g. from `openssl rand -hex 32`, the same on every worker"
     )]
@@ -98,16 +98,25 @@ impl Application {
             );
         }
         let builder = iso_creator.clone();
-        let engine = start_engine(&config, iso_creator, workdir.clone(), pool.get(), &metrics);
-        let backend = match &config.nats_url {
-            Some(urls) if !urls.trim().is_empty() => {
-                let settings = cluster_settings(&config, urls, pool.get())?;
+        // Cluster mode or not is decided here, once.
+        let fleet = config.fleet.servers();
+        let engine = start_engine(
+            &config,
+            iso_creator,
+            workdir.clone(),
+            pool.get(),
+            fleet.is_some(),
+            &metrics,
+        );
+        let backend = match fleet {
+            Some(servers) => {
+                let settings = cluster_settings(&config, servers, pool.get())?;
                 let cluster_metrics = ClusterMetrics::register(&metrics);
                 let cluster =
                     Cluster::start(settings, Arc::clone(&engine), cluster_metrics).await?;
-                Backend::Cluster { cluster, engine }
+                cluster as Backend
             }
-            _ => Backend::Local(engine),
+            None => engine as Backend,
         };
         let certificates = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(Certificates::load(cert, key)?),
@@ -292,6 +301,7 @@ fn start_engine(
     iso_creator: IsoCreator,
     workdir: PathBuf,
     executors: usize,
+    cluster_mode: bool,
     metrics: &Arc<Metrics>,
 ) -> Arc<Engine> {
     let pipeline = Arc::new(BuildPipeline {
@@ -306,25 +316,17 @@ fn start_engine(
             unsigned_payload: config.upload_unsigned_payload,
         },
     });
-    // In cluster mode the fleet's stream is the queue; a job is taken only for a free
-    // executor, so the engine's own queue never holds more than that.
-    let cluster_mode = config
-        .nats_url
-        .as_ref()
-        .is_some_and(|u| !u.trim().is_empty());
-    let worker_secrets = [
-        config.required_token(),
-        config.nats_token.as_ref(),
-        config.cluster_key.as_ref(),
-        config.cluster_previous_key.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    .filter(|s| !s.expose().is_empty())
-    .cloned()
-    .collect();
+    let worker_secrets = config
+        .required_token()
+        .into_iter()
+        .chain(config.fleet.secrets())
+        .filter(|s| !s.expose().is_empty())
+        .cloned()
+        .collect();
     let settings = EngineSettings {
         executors,
+        // In cluster mode the fleet's stream is the queue; a job is taken only for a
+        // free executor, so the engine's own queue never holds more than that.
         queue_capacity: if cluster_mode {
             executors
         } else {
@@ -345,30 +347,30 @@ fn cluster_settings(
     urls: &str,
     executors: usize,
 ) -> Result<ClusterSettings, StartupError> {
-    let key = config
+    let fleet = &config.fleet;
+    let key = fleet
         .cluster_key
         .as_ref()
         .filter(|k| !k.expose().trim().is_empty())
         .ok_or(StartupError::NoClusterKey)?;
     let key = FleetKey::new(
         key.expose(),
-        config.cluster_previous_key.as_ref().map(|k| k.expose()),
-    )
-    .map_err(|e| StartupError::ClusterKey(e.to_string()))?;
+        fleet.cluster_previous_key.as_ref().map(|k| k.expose()),
+    )?;
     Ok(ClusterSettings {
         urls: urls.to_owned(),
-        ca_file: config.nats_ca_file.clone(),
-        creds_file: config.nats_creds.clone(),
-        token: config
+        ca_file: fleet.nats_ca_file.clone(),
+        creds_file: fleet.nats_creds.clone(),
+        token: fleet
             .nats_token
             .as_ref()
             .map(|t| t.expose().to_owned())
             .filter(|t| !t.is_empty()),
         key,
-        prefix: config.nats_prefix.clone(),
-        replicas: usize::from(config.nats_replicas),
-        max_attempts: config.max_attempts.get(),
-        ack_wait: Duration::from_secs(config.nats_ack_wait_secs),
+        prefix: fleet.nats_prefix.clone(),
+        replicas: usize::from(fleet.nats_replicas),
+        max_attempts: fleet.max_attempts.get(),
+        ack_wait: Duration::from_secs(fleet.nats_ack_wait_secs),
         queue_capacity: config.queue_capacity.get(),
         log_lines: config.log_lines.get(),
         log_bytes: config.log_bytes.as_u64(),

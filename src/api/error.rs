@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::cluster::ClusterError;
 use crate::domain::{ErrorCode, FailureCode, JobFailure};
+use crate::jobs::{AdmitError, CancelError};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
@@ -26,8 +27,12 @@ pub(crate) enum ApiError {
          trusted private network only, set COREBUILD_PROTECTED_MODE=false"
     )]
     Forbidden { bind: std::net::IpAddr },
+    /// No route for the request (the message says which).
     #[error("{0}")]
     NotFound(String),
+    /// No job of that id is known (or it is past its retention).
+    #[error("no job {0}")]
+    NoJob(String),
     #[error("{method} is not allowed here; allowed: {allow}")]
     MethodNotAllowed { method: String, allow: String },
     #[error("the request body did not arrive within {seconds} seconds")]
@@ -63,7 +68,7 @@ impl ApiError {
             Self::InvalidRequest(_) | Self::UnsupportedMediaType => ErrorCode::InvalidRequest,
             Self::Unauthorized => ErrorCode::Unauthorized,
             Self::Forbidden { .. } => ErrorCode::Forbidden,
-            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::NotFound(_) | Self::NoJob(_) => ErrorCode::NotFound,
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Self::BodyTimeout { .. } => ErrorCode::RequestTimeout,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
@@ -76,10 +81,29 @@ impl ApiError {
     }
 }
 
+impl From<AdmitError> for ApiError {
+    fn from(err: AdmitError) -> Self {
+        match err {
+            AdmitError::QueueFull => Self::QueueFull,
+            AdmitError::ShuttingDown => Self::ShuttingDown,
+            e @ AdmitError::Conflict(_) => Self::Conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<CancelError> for ApiError {
+    fn from(err: CancelError) -> Self {
+        match err {
+            CancelError::NotFound(id) => Self::NoJob(id),
+            e @ CancelError::Finished(_) => Self::Conflict(e.to_string()),
+        }
+    }
+}
+
 impl From<ClusterError> for ApiError {
     fn from(err: ClusterError) -> Self {
         match err {
-            e @ ClusterError::NotFound(_) => Self::NotFound(e.to_string()),
+            ClusterError::NotFound(id) => Self::NoJob(id),
             e @ (ClusterError::Conflict(_) | ClusterError::Finished(_)) => {
                 Self::Conflict(e.to_string())
             }
@@ -105,7 +129,7 @@ impl ResponseError for ApiError {
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound(_) | Self::NoJob(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -2,6 +2,7 @@
 //! subject per job; any worker reads them back for pages, follows and the blocking
 //! answer, with the same `seq` numbers the job's own log gave them.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -184,6 +185,7 @@ impl LogStore {
         self: &Arc<Self>,
         id: &str,
         since: u64,
+        max_bytes: usize,
         keep_alive: Duration,
     ) -> Result<impl Stream<Item = FollowEvent> + Send + 'static, ClusterError> {
         self.store
@@ -201,6 +203,8 @@ impl LogStore {
             batches: self.batches(id).await?,
             watch,
             read_to: 0,
+            pending: VecDeque::new(),
+            max_bytes,
             finished: None,
             keep_alive,
             ended: false,
@@ -217,6 +221,9 @@ struct Follower {
     watch: kv::Watch,
     /// Stream sequence of the newest batch read.
     read_to: u64,
+    /// Lines read and not yet sent: a batch goes out in events of `max_bytes` at most.
+    pending: VecDeque<LogLine>,
+    max_bytes: usize,
     /// The job's final view, and the stream sequence its last batch has.
     finished: Option<(JobView, u64)>,
     keep_alive: Duration,
@@ -224,11 +231,29 @@ struct Follower {
 }
 
 impl Follower {
+    /// The next event's lines: as many pending ones as fit in `max_bytes` (one at
+    /// least), or none.
+    fn take_pending(&mut self) -> Option<Vec<LogLine>> {
+        let mut bytes = 0;
+        let mut count = 0;
+        for line in &self.pending {
+            if count > 0 && bytes + line.text.len() > self.max_bytes {
+                break;
+            }
+            bytes += line.text.len();
+            count += 1;
+        }
+        (count > 0).then(|| self.pending.drain(..count).collect())
+    }
+
     async fn next(mut self) -> Option<(FollowEvent, Self)> {
         if self.ended {
             return None;
         }
         loop {
+            if let Some(lines) = self.take_pending() {
+                return Some((FollowEvent::Lines(lines), self));
+            }
             if let Some((view, last)) = &self.finished
                 && self.read_to >= *last
             {
@@ -244,10 +269,9 @@ impl Follower {
                     Some(Ok((seq, lines))) => {
                         self.read_to = seq;
                         let since = self.since;
-                        let lines: Vec<LogLine> = lines.into_iter().filter(|l| l.seq >= since).collect();
-                        if let Some(last) = lines.last() {
+                        self.pending.extend(lines.into_iter().filter(|l| l.seq >= since));
+                        if let Some(last) = self.pending.back() {
                             self.since = last.seq + 1;
-                            return Some((FollowEvent::Lines(lines), self));
                         }
                     }
                     Some(Err(e)) => {

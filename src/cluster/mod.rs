@@ -50,6 +50,7 @@ pub(crate) use connection::ClusterState;
 pub(crate) use error::ClusterError;
 pub use error::ClusterStartError;
 pub(crate) use seal::FleetKey;
+pub use seal::SealError;
 pub(crate) use settings::ClusterSettings;
 
 use admission::Admission;
@@ -186,6 +187,11 @@ impl Cluster {
         Ok(Arc::new(cluster))
     }
 
+    /// This worker's engine, which runs the jobs it takes from the fleet.
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.taker.engine
+    }
+
     /// Whether the worker is connected to NATS now.
     pub(crate) fn state(&self) -> ClusterState {
         self.link.state()
@@ -249,9 +255,10 @@ impl Cluster {
         &self,
         id: &str,
         since: u64,
+        max_bytes: usize,
         keep_alive: Duration,
     ) -> Result<impl Stream<Item = FollowEvent> + Send + 'static, ClusterError> {
-        self.logs.follow(id, since, keep_alive).await
+        self.logs.follow(id, since, max_bytes, keep_alive).await
     }
 
     /// Stops taking jobs, lets the engine drain (running jobs cut off at the end go

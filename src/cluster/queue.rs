@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::ClusterError;
 use super::doc::StoredJob;
 use super::names::{Names, key};
-use super::seal::FleetKey;
+use super::seal::{FleetKey, SealError};
 use crate::domain::JobState;
 use crate::jobs::JobView;
 
@@ -40,6 +40,19 @@ pub(super) struct Opened {
     pub(super) id: String,
     pub(super) round: u32,
     pub(super) envelope: Envelope,
+}
+
+/// Why a queued message cannot be opened here.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum OpenError {
+    #[error("the message names no job")]
+    NoJob,
+    #[error("the message names no round")]
+    NoRound,
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    #[error("the sealed job is not JSON: {0}")]
+    NotJson(serde_json::Error),
 }
 
 /// Why a job was not queued.
@@ -130,7 +143,7 @@ impl FleetQueue {
     }
 
     /// The job id, round and envelope of a queued message.
-    pub(super) fn open(&self, message: &jetstream::Message) -> Result<Opened, String> {
+    pub(super) fn open(&self, message: &jetstream::Message) -> Result<Opened, OpenError> {
         let header = |name| {
             message
                 .headers
@@ -138,16 +151,14 @@ impl FleetQueue {
                 .and_then(|h| h.get(name))
                 .map(|v| v.as_str().to_owned())
         };
-        let id = header(JOB_HEADER).ok_or("the message names no job")?;
+        let id = header(JOB_HEADER).ok_or(OpenError::NoJob)?;
         let round: u32 = header(ROUND_HEADER)
             .and_then(|r| r.parse().ok())
-            .ok_or("the message names no round")?;
+            .ok_or(OpenError::NoRound)?;
         let plain = self
             .key
-            .open(&self.names.seal_context(&id, round), &message.payload)
-            .map_err(|e| e.to_string())?;
-        let envelope: Envelope = serde_json::from_slice(&plain)
-            .map_err(|e| format!("the sealed job is not JSON: {e}"))?;
+            .open(&self.names.seal_context(&id, round), &message.payload)?;
+        let envelope: Envelope = serde_json::from_slice(&plain).map_err(OpenError::NotJson)?;
         Ok(Opened {
             id,
             round,

@@ -11,7 +11,7 @@ const FORMAT: &[u8; 3] = b"cb1";
 const KEY_ID_LEN: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum SealError {
+pub enum SealError {
     #[error("{variable}: must be 64 hex characters (32 bytes), e.g. from `openssl rand -hex 32`")]
     BadKey { variable: &'static str },
     #[error("the job was sealed with a fleet key this worker does not hold (key id {0})")]

@@ -9,9 +9,10 @@ use super::s3_target::S3Target;
 use super::secret::Secret;
 use super::wire::{WireJob, WireWifi};
 
-/// Parses the request's `job` value, checking its JSON shape first.
-pub fn parse_job(value: serde_json::Value) -> Result<Job, FieldError> {
-    Job::try_from(super::wire::from_value(value)?)
+/// Parses the request's `job` value, checking its JSON shape first. It reads the value
+/// in place, so a caller that keeps the raw JSON (cluster mode queues it) copies nothing.
+pub fn parse_job(value: impl std::borrow::Borrow<serde_json::Value>) -> Result<Job, FieldError> {
+    Job::try_from(super::wire::from_value(value.borrow())?)
 }
 
 impl TryFrom<WireJob> for Job {

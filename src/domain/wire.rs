@@ -75,7 +75,7 @@ fn port_number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>,
 }
 
 /// Deserializes the `job` object; a wrong type names its field (`job.s3Descriptor.port`).
-pub fn from_value(value: serde_json::Value) -> Result<WireJob, super::FieldError> {
+pub fn from_value(value: &serde_json::Value) -> Result<WireJob, super::FieldError> {
     if !value.is_object() {
         return Err(super::FieldError::new("job", "must be an object"));
     }

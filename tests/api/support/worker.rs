@@ -111,11 +111,14 @@ impl Worker {
             .unwrap()
     }
 
-    /// Polls the job's status until it is neither queued nor running, and returns it.
+    /// Polls the job's status until it has finished, and returns it.
     pub async fn wait_until_finished(&self, id: &str) -> Value {
         loop {
             let status = self.get(&format!("/corebuild/v1/jobs/{id}")).await;
-            if !matches!(status["state"].as_str(), Some("queued" | "running")) {
+            if matches!(
+                status["state"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            ) {
                 return status;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -1,0 +1,113 @@
+//! Standalone: the worker's own engine answers for its jobs.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::{JobBackend, Load, Submitted};
+use crate::api::ApiError;
+use crate::domain::{Job, Outcome};
+use crate::jobs::{Admission, Engine, FollowEvent, JobRecord, JobView, LogPage};
+
+impl Engine {
+    fn found(&self, id: &str) -> Result<std::sync::Arc<JobRecord>, ApiError> {
+        self.get(id).ok_or_else(|| ApiError::NoJob(id.to_owned()))
+    }
+
+    fn view_of(&self, record: &std::sync::Arc<JobRecord>) -> JobView {
+        JobView::of(record, self.queue_position(record))
+    }
+}
+
+impl JobBackend for Engine {
+    fn submit<'a>(
+        &'a self,
+        job: Job,
+        _raw: Value,
+        api_token: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Submitted, ApiError>> {
+        Box::pin(async move {
+            let (record, attached) = match Engine::submit(self, job, api_token)? {
+                Admission::Queued(record) => (record, false),
+                Admission::Attached(record) => (record, true),
+            };
+            Ok(Submitted {
+                view: self.view_of(&record),
+                attached,
+                record: Some(record),
+            })
+        })
+    }
+
+    fn wait<'a>(
+        &'a self,
+        submitted: &'a Submitted,
+    ) -> BoxFuture<'a, Result<(Outcome, Vec<String>), ApiError>> {
+        Box::pin(async move {
+            let record = match &submitted.record {
+                Some(record) => std::sync::Arc::clone(record),
+                None => self.found(&submitted.view.id)?,
+            };
+            let outcome = record.wait().await;
+            Ok((outcome.as_ref().clone(), record.log.texts()))
+        })
+    }
+
+    fn status<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<JobView, ApiError>> {
+        Box::pin(async move { Ok(self.view_of(&self.found(id)?)) })
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<JobView>, ApiError>> {
+        Box::pin(async move { Ok(Engine::list(self).iter().map(|r| self.view_of(r)).collect()) })
+    }
+
+    fn cancel<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<JobView, ApiError>> {
+        Box::pin(async move { Ok(self.view_of(&Engine::cancel(self, id)?)) })
+    }
+
+    fn log_page<'a>(
+        &'a self,
+        id: &'a str,
+        since: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> BoxFuture<'a, Result<LogPage, ApiError>> {
+        Box::pin(async move {
+            let record = self.found(id)?;
+            Ok(crate::jobs::page(&record, since, limit, max_bytes))
+        })
+    }
+
+    fn follow<'a>(
+        &'a self,
+        id: &'a str,
+        since: u64,
+        max_bytes: usize,
+        keep_alive: Duration,
+    ) -> BoxFuture<'a, Result<BoxStream<'static, FollowEvent>, ApiError>> {
+        Box::pin(async move {
+            let record = self.found(id)?;
+            Ok(crate::jobs::follow(record, since, max_bytes, keep_alive).boxed())
+        })
+    }
+
+    fn load(&self) -> Load {
+        Load {
+            running: self.running(),
+            queued: self.queued(),
+            accepting: self.accepting(),
+        }
+    }
+
+    fn log_bytes(&self) -> (u64, u64) {
+        Engine::log_bytes(self)
+    }
+
+    fn shutdown<'a>(&'a self, grace: Duration, force: &'a CancellationToken) -> BoxFuture<'a, ()> {
+        Box::pin(Engine::shutdown(self, grace, force))
+    }
+}

@@ -9,7 +9,8 @@
 //!    answers; the OpenAPI document.
 //! 3. `jobs`: the engine: registry, bounded queue, executor pool, retention. It runs a
 //!    `JobRunner` it is given and reports through a `JobEvents` trait, so it names
-//!    neither isocreator, S3 nor metrics.
+//!    neither isocreator, S3 nor metrics. `jobs::rules` is the job rulebook both modes
+//!    follow: admission, state transitions, cancel and claiming, with no I/O.
 //! 4. `pipeline`: one job's steps, the runner the engine is started with.
 //! 5. [`isocreator`]: the builder's config, the job's workspace, the process runner.
 //! 6. `upload`: one pass over the artifact that hashes it and streams it to S3.
@@ -21,9 +22,11 @@
 //! - [`config`], [`cli`], [`startup`]: the environment, the command line, and the
 //!   [`Application`] built from them; [`shutdown`], [`telemetry`] and `systemd` for
 //!   `main`.
-//! - `cluster`: cluster mode, between the API and the engine: admission, the sealed
-//!   job queue and status in NATS JetStream; it feeds the jobs it takes to the same
-//!   engine. `api::Backend` is the one seam: handlers do not know which mode runs.
+//! - `cluster`: cluster mode, between the API and the engine, one part per file (status
+//!   store, queue, logs, admission, taker, mirror, cancel, pruner; docs/cluster.md has
+//!   the map); it feeds the jobs it takes to the same engine. `api::Backend` (the
+//!   `JobBackend` trait, implemented by the engine and by the fleet) is the one seam:
+//!   handlers do not know which mode runs.
 //! - [`client`]: the other subcommands, a client of a running worker.
 //! - `machine` (host facts and the pool size), `time` (epoch milliseconds), [`tls`]
 //!   (HTTPS on the API, the certificate read again on SIGHUP and checked for its

@@ -8,9 +8,9 @@ const GIB: u64 = 1024 * 1024 * 1024;
 /// What the host offers, read once at start-up and reported in capabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct MachineFacts {
-    pub cpu_cores: u32,
+    pub(crate) cpu_cores: u32,
     /// Total memory in GiB, rounded down.
-    pub memory_gb: u64,
+    pub(crate) memory_gb: u64,
 }
 
 impl MachineFacts {

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::cluster::ClusterError;
 use crate::domain::{ErrorCode, FailureCode, JobFailure};
-use crate::jobs::{AdmitError, CancelError};
+use crate::jobs::{AdmitError, CancelError, NoJob};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
@@ -30,9 +30,8 @@ pub(crate) enum ApiError {
     /// No route for the request (the message says which).
     #[error("{0}")]
     NotFound(String),
-    /// No job of that id is known (or it is past its retention).
-    #[error("no job {0}")]
-    NoJob(String),
+    #[error(transparent)]
+    NoJob(#[from] NoJob),
     #[error("{method} is not allowed here; allowed: {allow}")]
     MethodNotAllowed { method: String, allow: String },
     #[error("the request body did not arrive within {seconds} seconds")]
@@ -94,7 +93,7 @@ impl From<AdmitError> for ApiError {
 impl From<CancelError> for ApiError {
     fn from(err: CancelError) -> Self {
         match err {
-            CancelError::NotFound(id) => Self::NoJob(id),
+            CancelError::NotFound(e) => Self::NoJob(e),
             e @ CancelError::Finished(_) => Self::Conflict(e.to_string()),
         }
     }
@@ -103,7 +102,7 @@ impl From<CancelError> for ApiError {
 impl From<ClusterError> for ApiError {
     fn from(err: ClusterError) -> Self {
         match err {
-            ClusterError::NotFound(id) => Self::NoJob(id),
+            ClusterError::NotFound(e) => Self::NoJob(e),
             e @ (ClusterError::Conflict(_) | ClusterError::Finished(_)) => {
                 Self::Conflict(e.to_string())
             }

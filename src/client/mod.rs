@@ -22,32 +22,32 @@ use crate::domain::{JobState, Secret};
 pub struct Connection {
     /// The worker's base URL (http:// or https://).
     #[arg(long, env = "COREBUILD_URL", default_value = "http://127.0.0.1:3060")]
-    pub url: String,
+    pub(crate) url: String,
 
     /// The token to send to the worker, when it requires one.
     #[arg(long, env = "COREBUILD_TOKEN", hide_env_values = true)]
-    pub token: Option<Secret>,
+    pub(crate) token: Option<Secret>,
 
     /// PEM file of CA certificates to trust for an https:// URL (beside the system's).
     #[arg(long, env = "COREBUILD_CA_FILE")]
-    pub ca_file: Option<PathBuf>,
+    pub(crate) ca_file: Option<PathBuf>,
 
     /// Seconds to connect and to receive a whole answer; the blocking `submit --wait`
     /// checks meanwhile that the worker still answers within it.
     #[arg(long, env = "COREBUILD_CLIENT_TIMEOUT", default_value = "30", value_name = "SECONDS",
         value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub timeout: u64,
+    pub(crate) timeout: u64,
 
     /// Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s,
     /// so this is kept above that.
     #[arg(long, env = "COREBUILD_CLIENT_IDLE_TIMEOUT", default_value = "60", value_name = "SECONDS",
         value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub idle_timeout: u64,
+    pub(crate) idle_timeout: u64,
 
     /// Print JSON on stdout instead of text: the worker's answers, one log line per
     /// line when following, and errors too.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,6 +14,7 @@ use super::connection::Link;
 use super::doc::StoredJob;
 use super::queue::FleetQueue;
 use super::store::StatusStore;
+use crate::jobs::NoJob;
 use crate::jobs::rules::{self, Cancel};
 use crate::jobs::{JobRecord, JobView};
 
@@ -35,7 +36,7 @@ impl Cancels {
             .modify(id, "cancelling the job", |doc| {
                 let doc = doc
                     .filter(|doc| !self.store.expired(doc))
-                    .ok_or_else(|| ClusterError::NotFound(id.to_owned()))?;
+                    .ok_or_else(|| ClusterError::NotFound(NoJob(id.to_owned())))?;
                 let mut next = doc.clone();
                 let decision = rules::cancel(doc.view.state);
                 match decision {

@@ -1,10 +1,12 @@
 //! What goes wrong in cluster mode: a request's errors (mapped to HTTP in `api::error`)
 //! and the reasons cluster mode cannot start.
 
+use crate::jobs::NoJob;
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ClusterError {
-    #[error("no job {0}")]
-    NotFound(String),
+    #[error(transparent)]
+    NotFound(#[from] NoJob),
     #[error("job {0} is already known with different content")]
     Conflict(String),
     #[error("job {0} has already finished")]

@@ -1,24 +1,23 @@
 //! Job logs in NATS: the worker running a job publishes its lines in batches, one
-//! subject per job; any worker reads them back for pages, follows and the blocking
-//! answer, with the same `seq` numbers the job's own log gave them.
+//! subject per job; any worker reads them back for pages, follows (`follow`) and the
+//! blocking answer, with the same `seq` numbers the job's own log gave them.
 
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
-use async_nats::jetstream::{self, kv, stream};
+use async_nats::jetstream::{self, stream};
 use futures::{Stream, StreamExt};
 
 use super::ClusterError;
-use super::doc::StoredJob;
 use super::names::Names;
 use super::store::StatusStore;
 use crate::joblog::{LogLine, Window};
-use crate::jobs::{FollowEvent, JobView, LogPage};
+use crate::jobs::LogPage;
+use crate::jobs::NoJob;
 
-type Batches = Pin<Box<dyn Stream<Item = Result<(u64, Vec<LogLine>), ClusterError>> + Send>>;
+pub(super) type Batches =
+    Pin<Box<dyn Stream<Item = Result<(u64, Vec<LogLine>), ClusterError>> + Send>>;
 
 pub(super) struct LogStore {
     js: jetstream::Context,
@@ -73,7 +72,7 @@ impl LogStore {
     }
 
     /// Stream sequence of the job's newest batch, and the seq after its last line.
-    async fn log_end(&self, id: &str) -> Result<Option<(u64, u64)>, ClusterError> {
+    pub(super) async fn log_end(&self, id: &str) -> Result<Option<(u64, u64)>, ClusterError> {
         match self
             .stream
             .get_last_raw_message_by_subject(&self.names.logs_subject(id))
@@ -96,7 +95,7 @@ impl LogStore {
     }
 
     /// The job's batches in order, from the first kept, with their stream sequence.
-    async fn batches(&self, id: &str) -> Result<Batches, ClusterError> {
+    pub(super) async fn batches(&self, id: &str) -> Result<Batches, ClusterError> {
         let consumer = self
             .stream
             .create_consumer(pull::OrderedConfig {
@@ -152,7 +151,7 @@ impl LogStore {
             .store
             .load(id)
             .await?
-            .ok_or_else(|| ClusterError::NotFound(id.to_owned()))?;
+            .ok_or_else(|| ClusterError::NotFound(NoJob(id.to_owned())))?;
         let lines = self.lines(id).await?;
         let first_seq = lines.first().map_or(0, |l| l.seq);
         let end_seq = lines.last().map_or(0, |l| l.seq + 1);
@@ -177,130 +176,5 @@ impl LogStore {
     /// The texts of every kept line, for the blocking answer.
     pub(super) async fn texts(&self, id: &str) -> Result<Vec<String>, ClusterError> {
         Ok(self.lines(id).await?.into_iter().map(|l| l.text).collect())
-    }
-
-    /// Follows the job's log from line `since` until its end, woken by new batches
-    /// and by changes of its status document.
-    pub(super) async fn follow(
-        self: &Arc<Self>,
-        id: &str,
-        since: u64,
-        max_bytes: usize,
-        keep_alive: Duration,
-    ) -> Result<impl Stream<Item = FollowEvent> + Send + 'static, ClusterError> {
-        self.store
-            .load(id)
-            .await?
-            .ok_or_else(|| ClusterError::NotFound(id.to_owned()))?;
-        let end = self.log_end(id).await?;
-        let next_line = end.map_or(0, |(_, next)| next);
-        let watch = self.store.watch(id).await?;
-        let follower = Follower {
-            logs: Arc::clone(self),
-            id: id.to_owned(),
-            // A cursor past the end starts at the next line to come.
-            since: since.min(next_line),
-            batches: self.batches(id).await?,
-            watch,
-            read_to: 0,
-            pending: VecDeque::new(),
-            max_bytes,
-            finished: None,
-            keep_alive,
-            ended: false,
-        };
-        Ok(futures::stream::unfold(follower, Follower::next))
-    }
-}
-
-struct Follower {
-    logs: Arc<LogStore>,
-    id: String,
-    since: u64,
-    batches: Batches,
-    watch: kv::Watch,
-    /// Stream sequence of the newest batch read.
-    read_to: u64,
-    /// Lines read and not yet sent: a batch goes out in events of `max_bytes` at most.
-    pending: VecDeque<LogLine>,
-    max_bytes: usize,
-    /// The job's final view, and the stream sequence its last batch has.
-    finished: Option<(JobView, u64)>,
-    keep_alive: Duration,
-    ended: bool,
-}
-
-impl Follower {
-    /// The next event's lines: as many pending ones as fit in `max_bytes` (one at
-    /// least), or none.
-    fn take_pending(&mut self) -> Option<Vec<LogLine>> {
-        let mut bytes = 0;
-        let mut count = 0;
-        for line in &self.pending {
-            if count > 0 && bytes + line.text.len() > self.max_bytes {
-                break;
-            }
-            bytes += line.text.len();
-            count += 1;
-        }
-        (count > 0).then(|| self.pending.drain(..count).collect())
-    }
-
-    async fn next(mut self) -> Option<(FollowEvent, Self)> {
-        if self.ended {
-            return None;
-        }
-        loop {
-            if let Some(lines) = self.take_pending() {
-                return Some((FollowEvent::Lines(lines), self));
-            }
-            if let Some((view, last)) = &self.finished
-                && self.read_to >= *last
-            {
-                let event = FollowEvent::End {
-                    state: view.state,
-                    code: view.end_code(),
-                };
-                self.ended = true;
-                return Some((event, self));
-            }
-            tokio::select! {
-                batch = self.batches.next() => match batch {
-                    Some(Ok((seq, lines))) => {
-                        self.read_to = seq;
-                        let since = self.since;
-                        self.pending.extend(lines.into_iter().filter(|l| l.seq >= since));
-                        if let Some(last) = self.pending.back() {
-                            self.since = last.seq + 1;
-                        }
-                    }
-                    Some(Err(e)) => {
-                        tracing::debug!(job_id = %self.id, "following the job's log: {e}");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                    None => return None,
-                },
-                entry = self.watch.next(), if self.finished.is_none() => {
-                    let doc = match entry {
-                        Some(Ok(entry)) if entry.operation == kv::Operation::Put => {
-                            StoredJob::from_bytes(&entry.value)
-                        }
-                        // Gone (past retention) or the watch failed: end with what is known.
-                        _ => None,
-                    };
-                    match doc {
-                        Some(doc) if doc.view.state.is_finished() => {
-                            let last = self.logs.log_end(&self.id).await.ok().flatten().map_or(0, |(s, _)| s);
-                            self.finished = Some((doc.view, last));
-                        }
-                        Some(_) => {}
-                        None => return None,
-                    }
-                }
-                () = tokio::time::sleep(self.keep_alive) => {
-                    return Some((FollowEvent::KeepAlive, self));
-                }
-            }
-        }
     }
 }

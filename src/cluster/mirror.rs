@@ -10,8 +10,8 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::doc::StoredJob;
 use super::queue::Envelope;
+use super::running::{Claimed, Mirror, RETRY_AFTER};
 use super::store::WriteError;
-use super::taker::{RETRY_AFTER, Taker};
 use crate::domain::{FailureCode, JobFailure, JobState, parse_job};
 use crate::jobs::{JobRecord, JobView};
 
@@ -26,20 +26,8 @@ const CHECK_EVERY: Duration = Duration::from_secs(5);
 const BATCH_LINES: usize = 1000;
 const BATCH_BYTES: usize = 1024 * 1024;
 
-/// Where a claimed job stands with respect to its status document.
-pub(super) struct Claimed {
-    /// Another worker took the job over while this one was cut off: this run's end
-    /// is not stored and its message not acknowledged.
-    pub(super) superseded: bool,
-    pub(super) id: String,
-    pub(super) round: u32,
-    pub(super) attempt: u32,
-    pub(super) revision: u64,
-    pub(super) doc: StoredJob,
-}
-
 pub(super) struct Run {
-    taker: Arc<Taker>,
+    mirror: Arc<Mirror>,
     claim: Claimed,
     message: jetstream::Message,
     /// The job's log lines before this seq are in NATS.
@@ -47,9 +35,9 @@ pub(super) struct Run {
 }
 
 impl Run {
-    pub(super) fn new(taker: &Arc<Taker>, claim: Claimed, message: jetstream::Message) -> Self {
+    pub(super) fn new(mirror: &Arc<Mirror>, claim: Claimed, message: jetstream::Message) -> Self {
         Self {
-            taker: Arc::clone(taker),
+            mirror: Arc::clone(mirror),
             claim,
             message,
             published: 0,
@@ -72,7 +60,7 @@ impl Run {
                 return;
             }
         };
-        let engine = &self.taker.engine;
+        let engine = &self.mirror.engine;
         let record =
             match engine.run_claimed(job, self.claim.attempt, envelope.api_token.as_deref()) {
                 Ok(record) => record,
@@ -83,7 +71,7 @@ impl Run {
                 }
             };
         let id = self.claim.id.clone();
-        self.taker.active.insert(id.clone(), Arc::clone(&record));
+        self.mirror.active.insert(id.clone(), Arc::clone(&record));
         self.mirror(&record).await;
         let outcome = record.wait().await;
         let handed_back = record.was_cut_off()
@@ -99,7 +87,7 @@ impl Run {
                 self.ack().await;
             }
         }
-        self.taker.active.remove(&id);
+        self.mirror.active.remove(&id);
         drop(permit);
     }
 
@@ -107,7 +95,7 @@ impl Run {
     /// fleet knows this worker still holds it, and cancel marks out of it.
     async fn mirror(&mut self, record: &Arc<JobRecord>) {
         let mut tick = tokio::time::interval(MIRROR_EVERY);
-        let progress_every = self.taker.ack_wait / 3;
+        let progress_every = self.mirror.ack_wait / 3;
         let (mut last_ack, mut last_put) = (Instant::now(), Instant::now());
         let mut last_state = JobState::Running;
         loop {
@@ -134,7 +122,7 @@ impl Run {
             let mut doc = self.claim.doc.clone();
             doc.view = view;
             match self
-                .taker
+                .mirror
                 .store
                 .update(&self.claim.id, &doc, self.claim.revision)
                 .await
@@ -156,7 +144,7 @@ impl Run {
     /// Someone else changed the document: a cancel mark, or another worker took the
     /// job over (this one counted as lost).
     async fn reread(&mut self, record: &JobRecord) {
-        let Ok(Some((doc, revision))) = self.taker.store.load(&self.claim.id).await else {
+        let Ok(Some((doc, revision))) = self.mirror.store.load(&self.claim.id).await else {
             return;
         };
         if revision <= self.claim.revision {
@@ -181,14 +169,14 @@ impl Run {
     fn still_ours(&self, doc: &StoredJob) -> bool {
         doc.round == self.claim.round
             && doc.view.attempt == self.claim.attempt
-            && doc.view.worker_id.as_deref() == Some(self.taker.worker_id.as_str())
+            && doc.view.worker_id.as_deref() == Some(self.mirror.worker_id.as_str())
     }
 
     /// The record's status as the fleet sees it.
     fn view_of(&self, record: &JobRecord) -> JobView {
         let mut view = JobView::of(record, None);
         view.created_at = self.claim.doc.view.created_at;
-        view.worker_id = Some(self.taker.worker_id.clone());
+        view.worker_id = Some(self.mirror.worker_id.clone());
         view
     }
 
@@ -199,9 +187,9 @@ impl Run {
             if slice.lines.is_empty() {
                 return;
             }
-            if let Err(e) = self.taker.logs.publish(&self.claim.id, &slice.lines).await {
+            if let Err(e) = self.mirror.logs.publish(&self.claim.id, &slice.lines).await {
                 tracing::debug!("log lines not stored, retrying: {e}");
-                if self.taker.abandon.is_cancelled() {
+                if self.mirror.abandon.is_cancelled() {
                     return;
                 }
                 tokio::time::sleep(RETRY_AFTER).await;
@@ -214,7 +202,7 @@ impl Run {
     /// Stores the job's final view, retrying while NATS is out of reach. False when
     /// the job is no longer this worker's to end.
     async fn store_end(&mut self, view: JobView) -> bool {
-        let store = Arc::clone(&self.taker.store);
+        let store = Arc::clone(&self.mirror.store);
         loop {
             let mut doc = self.claim.doc.clone();
             doc.view = view.clone();
@@ -245,7 +233,7 @@ impl Run {
                     }
                 },
                 Err(WriteError::Unavailable(e)) => {
-                    if self.taker.abandon.is_cancelled() {
+                    if self.mirror.abandon.is_cancelled() {
                         tracing::warn!("the job's end was not stored before exit: {e}");
                         return false;
                     }
@@ -261,7 +249,7 @@ impl Run {
         let mut doc = self.claim.doc.clone();
         doc.requeue();
         match self
-            .taker
+            .mirror
             .store
             .update(&self.claim.id, &doc, self.claim.revision)
             .await
@@ -271,7 +259,7 @@ impl Run {
                 tracing::warn!("could not mark the job queued ({e}); it returns after the ack wait")
             }
         }
-        self.taker.metrics.handed_back();
+        self.mirror.metrics.handed_back();
         let _ = self.message.ack_with(AckKind::Nak(None)).await;
     }
 

@@ -1,31 +1,25 @@
-//! Cluster mode: a fleet of workers sharing one durable job queue on NATS JetStream.
+//! Cluster mode: a fleet of workers sharing one durable job queue on NATS JetStream:
+//! a work-queue stream of sealed jobs (`queue`), a bucket of status documents changed
+//! only by compare-and-set (`store`), a stream of log batches (`logs`, `follow`) and a
+//! cancel subject, all named under one prefix (`names`, set up by `setup`).
 //!
-//! What the fleet keeps in NATS (all names under one prefix, `names`; set up by `setup`):
-//! - `{prefix}_jobs`: a work-queue stream of sealed jobs and one durable pull consumer
-//!   the fleet shares (`queue::FleetQueue`);
-//! - `{prefix}_status`: a key-value bucket with one status document per job
-//!   (`doc::StoredJob`), changed only by compare-and-set (`store::StatusStore`);
-//! - `{prefix}_logs`: log batches, one subject per job (`logs::LogStore`);
-//! - `{prefix}.cancel`: cancel requests announced to the worker running a job.
-//!
-//! The parts, each a type with the fields it needs, in the order a job meets them:
-//! `admission::Admission` admits a submission once fleet-wide; `taker::Taker` fetches a
-//! job for a free executor and claims it; `mirror::Run` runs it in this worker's own
-//! engine and mirrors it until its end is stored; `cancel::Cancels` and
-//! `pruner::Pruner` act on any job of the fleet. Every decision about a job's state is
-//! `jobs::rules`'; these parts only read and write what it decides. [`Cluster`] wires
-//! them together and is what `api::Backend` calls.
+//! A job meets the parts in this order: `admission`, `taker` (claim), `mirror` (run
+//! and mirror it in this worker's own engine), and `cancel`/`pruner` for any job of
+//! the fleet. Every decision about a job is `jobs::rules`'; these parts only read and
+//! write what it decides. [`Cluster`] wires them; docs/cluster.md has the map.
 
 mod admission;
 mod cancel;
 mod connection;
 mod doc;
 mod error;
+mod follow;
 mod logs;
 mod mirror;
 mod names;
 mod pruner;
 mod queue;
+mod running;
 mod seal;
 mod settings;
 mod setup;
@@ -42,7 +36,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::domain::Job;
 use crate::jobs::rules::Retention;
-use crate::jobs::{Engine, FollowEvent, JobView, LogPage};
+use crate::jobs::{Engine, FollowEvent, JobView, LogPage, NoJob};
 use crate::metrics::ClusterMetrics;
 
 pub(crate) use admission::Admitted;
@@ -59,6 +53,7 @@ use connection::Link;
 use logs::LogStore;
 use pruner::Pruner;
 use queue::FleetQueue;
+use running::Mirror;
 use store::StatusStore;
 use taker::Taker;
 
@@ -71,6 +66,8 @@ pub(crate) struct Cluster {
     admission: Admission,
     cancels: Cancels,
     taker: Arc<Taker>,
+    /// Runs the jobs this worker takes; its load is this worker's.
+    engine: Arc<Engine>,
     /// The cancel listener and the pruner: they run until `abandon`.
     background: TaskTracker,
     /// Ends the retries of publishing a job's end while NATS is out of reach, once the
@@ -125,19 +122,22 @@ impl Cluster {
         ));
         let (stop_taking, abandon) = (CancellationToken::new(), CancellationToken::new());
         let active = cancel::Active::default();
-        let taker = Arc::new(Taker {
+        let mirror = Arc::new(Mirror {
             store: Arc::clone(&store),
-            queue: Arc::clone(&queue),
             logs: Arc::clone(&logs),
-            engine,
+            engine: Arc::clone(&engine),
             metrics: Arc::clone(&metrics),
             active: Arc::clone(&active),
             worker_id,
-            max_attempts,
             ack_wait,
+            abandon: abandon.clone(),
+        });
+        let taker = Arc::new(Taker {
+            queue: Arc::clone(&queue),
+            mirror,
+            max_attempts,
             executors,
             stop_taking: stop_taking.clone(),
-            abandon: abandon.clone(),
             tasks: TaskTracker::new(),
         });
         let cluster = Self {
@@ -160,6 +160,7 @@ impl Cluster {
             queue,
             logs,
             taker,
+            engine,
             background: TaskTracker::new(),
             abandon,
         };
@@ -189,7 +190,7 @@ impl Cluster {
 
     /// This worker's engine, which runs the jobs it takes from the fleet.
     pub(crate) fn engine(&self) -> &Arc<Engine> {
-        &self.taker.engine
+        &self.engine
     }
 
     /// Whether the worker is connected to NATS now.
@@ -211,7 +212,7 @@ impl Cluster {
             .store
             .load(id)
             .await?
-            .ok_or_else(|| ClusterError::NotFound(id.to_owned()))?;
+            .ok_or_else(|| ClusterError::NotFound(NoJob(id.to_owned())))?;
         Ok(self.queue.with_position(&doc).await)
     }
 
@@ -258,14 +259,14 @@ impl Cluster {
         max_bytes: usize,
         keep_alive: Duration,
     ) -> Result<impl Stream<Item = FollowEvent> + Send + 'static, ClusterError> {
-        self.logs.follow(id, since, max_bytes, keep_alive).await
+        follow::follow(&self.logs, &self.store, id, since, max_bytes, keep_alive).await
     }
 
     /// Stops taking jobs, lets the engine drain (running jobs cut off at the end go
     /// back to the fleet's queue), and waits for every job's end to be published.
     pub(crate) async fn shutdown(&self, grace: Duration, force: &CancellationToken) {
         self.taker.stop_taking.cancel();
-        self.taker.engine.shutdown(grace, force).await;
+        self.engine.shutdown(grace, force).await;
         // The engine has drained: the jobs' ends are being published now. Give them a
         // little time even while NATS is out of reach, then let go.
         let publish = async {

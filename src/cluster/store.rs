@@ -13,6 +13,7 @@ use super::connection::Link;
 use super::doc::StoredJob;
 use super::names::key;
 use crate::jobs::JobView;
+use crate::jobs::NoJob;
 use crate::jobs::rules::Retention;
 
 /// Longest wait for the next document while listing.
@@ -207,7 +208,7 @@ impl StatusStore {
         while let Some(entry) = watch.next().await {
             let entry = entry.map_err(|e| ClusterError::nats("watching the job", e))?;
             if entry.operation != kv::Operation::Put {
-                return Err(ClusterError::NotFound(id.to_owned()));
+                return Err(ClusterError::NotFound(NoJob(id.to_owned())));
             }
             if let Some(doc) = StoredJob::from_bytes(&entry.value)
                 && doc.view.state.is_finished()

@@ -12,37 +12,22 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::ClusterError;
-use super::cancel::Active;
-use super::logs::LogStore;
-use super::mirror::{Claimed, Run};
+use super::mirror::Run;
 use super::queue::FleetQueue;
-use super::store::StatusStore;
-use crate::domain::{FailureCode, JobFailure, JobState};
-use crate::jobs::Engine;
+use super::running::{Claimed, Mirror, RETRY_AFTER};
+use crate::domain::{FailureCode, JobFailure};
 use crate::jobs::rules::{self, Claim, Delivered};
-use crate::metrics::ClusterMetrics;
 use crate::time::now_ms;
 
-/// Pause after NATS failed a step, before trying again.
-pub(super) const RETRY_AFTER: Duration = Duration::from_secs(1);
-
-/// What taking and running the fleet's jobs on this worker needs.
+/// What taking the fleet's jobs on this worker needs.
 pub(super) struct Taker {
-    pub(super) store: Arc<StatusStore>,
     pub(super) queue: Arc<FleetQueue>,
-    pub(super) logs: Arc<LogStore>,
-    pub(super) engine: Arc<Engine>,
-    pub(super) metrics: Arc<ClusterMetrics>,
-    pub(super) active: Active,
-    pub(super) worker_id: String,
+    /// Runs what is taken; its store, logs and metrics serve the claim too.
+    pub(super) mirror: Arc<Mirror>,
     pub(super) max_attempts: u32,
-    /// A running job's message is acknowledged as in progress well within this.
-    pub(super) ack_wait: Duration,
     pub(super) executors: usize,
     /// Stops taking jobs.
     pub(super) stop_taking: CancellationToken,
-    /// Ends the retries of storing a job's end once the worker really must exit.
-    pub(super) abandon: CancellationToken,
     /// The taking loop and every job's run.
     pub(super) tasks: TaskTracker,
 }
@@ -82,7 +67,7 @@ impl Taker {
     async fn take(self: Arc<Self>, message: jetstream::Message, permit: OwnedSemaphorePermit) {
         let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
         if delivered > 1 {
-            self.metrics.redelivered();
+            self.mirror.metrics.redelivered();
         }
         let opened = match self.queue.open(&message) {
             Ok(opened) => opened,
@@ -99,7 +84,7 @@ impl Taker {
         async move {
             match self.claim(&opened.id, opened.round).await {
                 Ok(Some(claimed)) => {
-                    let run = Run::new(&self, claimed, message);
+                    let run = Run::new(&self.mirror, claimed, message);
                     run.run(opened.envelope, permit).await;
                 }
                 Ok(None) => {
@@ -120,10 +105,10 @@ impl Taker {
     /// is stale, the job was cancelled or finished, or its attempts are used up (then
     /// it ends as `worker_lost`).
     async fn claim(&self, id: &str, round: u32) -> Result<Option<Claimed>, ClusterError> {
-        let modified = self
-            .store
+        let store = &self.mirror.store;
+        let modified = store
             .modify(id, "claiming the job", |doc| {
-                let Some(doc) = doc.filter(|doc| !self.store.expired(doc)) else {
+                let Some(doc) = doc.filter(|doc| !store.expired(doc)) else {
                     return Ok((None, None));
                 };
                 let delivered = Delivered {
@@ -144,13 +129,16 @@ impl Taker {
                         ));
                         Ok((None, Some(next)))
                     }
-                    Claim::Run { attempt, lost } => {
+                    Claim::Run {
+                        attempt,
+                        state,
+                        lost,
+                    } => {
                         let now = now_ms();
                         next.runs += 1;
                         next.view.attempt = attempt;
-                        // What a claim to run means: the job runs here now.
-                        next.view.state = JobState::Running;
-                        next.view.worker_id = Some(self.worker_id.clone());
+                        next.view.state = state;
+                        next.view.worker_id = Some(self.mirror.worker_id.clone());
                         next.view.started_at = Some(now);
                         next.view.last_activity_at = now;
                         next.view.progress = None;
@@ -179,8 +167,8 @@ impl Taker {
             );
         }
         // The new run's log starts afresh, as a new attempt's does.
-        self.logs.purge(id).await;
-        self.metrics.started(&self.worker_id);
+        self.mirror.logs.purge(id).await;
+        self.mirror.metrics.started(&self.mirror.worker_id);
         Ok(Some(Claimed {
             superseded: false,
             id: id.to_owned(),

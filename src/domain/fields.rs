@@ -6,12 +6,12 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct FieldError {
-    pub field: String,
-    pub message: String,
+    pub(crate) field: String,
+    pub(crate) message: String,
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             message: message.into(),
@@ -21,7 +21,7 @@ impl FieldError {
 
 /// Every string ends up in env files, unit files or paths: a control character (an
 /// injected newline above all) is refused everywhere.
-pub fn text(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
+pub(crate) fn text(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
     match value {
         Some(v) if v.chars().any(char::is_control) => Err(FieldError::new(
             field,
@@ -32,7 +32,7 @@ pub fn text(field: &str, value: Option<String>) -> Result<Option<String>, FieldE
 }
 
 /// A present, non-empty string without control characters.
-pub fn required(field: &str, value: Option<String>) -> Result<String, FieldError> {
+pub(crate) fn required(field: &str, value: Option<String>) -> Result<String, FieldError> {
     match text(field, value)? {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(FieldError::new(field, "is required")),
@@ -43,10 +43,10 @@ macro_rules! string_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-        pub struct $name(String);
+        pub(crate) struct $name(String);
 
         impl $name {
-            pub fn as_str(&self) -> &str {
+            pub(crate) fn as_str(&self) -> &str {
                 &self.0
             }
         }
@@ -85,7 +85,7 @@ string_type!(
 );
 
 impl JobId {
-    pub fn parse(field: &str, value: String) -> Result<Self, FieldError> {
+    pub(crate) fn parse(field: &str, value: String) -> Result<Self, FieldError> {
         let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
         if value.is_empty() || value.len() > 128 {
             return Err(FieldError::new(field, "must be 1 to 128 characters"));
@@ -104,7 +104,7 @@ impl JobId {
 }
 
 impl HttpUrl {
-    pub fn parse(field: &str, value: String) -> Result<Self, FieldError> {
+    pub(crate) fn parse(field: &str, value: String) -> Result<Self, FieldError> {
         let url = url::Url::parse(&value)
             .map_err(|e| FieldError::new(field, format!("must be an absolute URL ({e})")))?;
         if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
@@ -118,9 +118,9 @@ impl HttpUrl {
 }
 
 impl UbuntuVersion {
-    pub const DEFAULT: &'static str = "24.04";
+    pub(crate) const DEFAULT: &'static str = "24.04";
 
-    pub fn parse(field: &str, value: String) -> Result<Self, FieldError> {
+    pub(crate) fn parse(field: &str, value: String) -> Result<Self, FieldError> {
         let b = value.as_bytes();
         let digits = |r: &[u8]| r.iter().all(u8::is_ascii_digit);
         if b.len() == 5 && digits(&b[..2]) && b[2] == b'.' && digits(&b[3..]) {
@@ -130,13 +130,13 @@ impl UbuntuVersion {
         }
     }
 
-    pub fn default_version() -> Self {
+    pub(crate) fn default_version() -> Self {
         Self(Self::DEFAULT.to_owned())
     }
 }
 
 impl HostName {
-    pub fn parse(field: &str, value: String) -> Result<Self, FieldError> {
+    pub(crate) fn parse(field: &str, value: String) -> Result<Self, FieldError> {
         let label_ok = |l: &str| {
             !l.is_empty()
                 && l.len() <= 63
@@ -154,7 +154,7 @@ impl HostName {
     }
 
     /// `baseos-<job id>`, lower-cased, `_` and `.` turned into `-`, cut to one label.
-    pub fn default_for(id: &JobId) -> Self {
+    pub(crate) fn default_for(id: &JobId) -> Self {
         let mut name: String = format!("baseos-{}", id.as_str())
             .chars()
             .map(|c| match c {
@@ -171,9 +171,9 @@ impl HostName {
 }
 
 impl UserName {
-    pub const DEFAULT: &'static str = "baseos";
+    pub(crate) const DEFAULT: &'static str = "baseos";
 
-    pub fn parse(field: &str, value: String) -> Result<Self, FieldError> {
+    pub(crate) fn parse(field: &str, value: String) -> Result<Self, FieldError> {
         let mut chars = value.chars();
         let first_ok = chars
             .next()
@@ -189,13 +189,13 @@ impl UserName {
         Ok(Self(value))
     }
 
-    pub fn default_user() -> Self {
+    pub(crate) fn default_user() -> Self {
         Self(Self::DEFAULT.to_owned())
     }
 }
 
 impl ArtifactKey {
-    pub fn parse(field: &str, value: String) -> Result<Self, FieldError> {
+    pub(crate) fn parse(field: &str, value: String) -> Result<Self, FieldError> {
         if value.len() > 1024 {
             return Err(FieldError::new(field, "must be at most 1024 bytes"));
         }
@@ -215,12 +215,12 @@ impl ArtifactKey {
     }
 
     /// The key's last segment, used as the artifact's file name.
-    pub fn filename(&self) -> &str {
+    pub(crate) fn filename(&self) -> &str {
         self.0.rsplit('/').next().unwrap_or(&self.0)
     }
 
     /// The content type the object is stored with, by extension.
-    pub fn content_type(&self) -> &'static str {
+    pub(crate) fn content_type(&self) -> &'static str {
         let name = self.filename();
         if name.ends_with(".iso") {
             "application/x-iso9660-image"

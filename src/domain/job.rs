@@ -8,7 +8,7 @@ use super::secret::Secret;
 
 wire_enum! {
     /// The CPU family an image is built for.
-    pub enum Architecture {
+    pub(crate) enum Architecture {
         Amd64 = "amd64",
         Arm64 = "arm64",
         Rpi = "rpi",
@@ -17,7 +17,7 @@ wire_enum! {
 
 wire_enum! {
     /// Which image is built.
-    pub enum ImageKind {
+    pub(crate) enum ImageKind {
         UbuntuIso = "ubuntu-iso",
         BalenaRaw = "balena-raw",
     }
@@ -25,20 +25,20 @@ wire_enum! {
 
 wire_enum! {
     /// The kinds of job this worker builds; one so far.
-    pub enum BuildType {
+    pub(crate) enum BuildType {
         BaseosImage = "baseos-image",
     }
 }
 
 /// What is built, with the inputs only that kind has.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Image {
+pub(crate) enum Image {
     UbuntuIso { version: UbuntuVersion },
     BalenaRaw { source_image_url: HttpUrl },
 }
 
 impl Image {
-    pub fn kind(&self) -> ImageKind {
+    pub(crate) fn kind(&self) -> ImageKind {
         match self {
             Self::UbuntuIso { .. } => ImageKind::UbuntuIso,
             Self::BalenaRaw { .. } => ImageKind::BalenaRaw,
@@ -46,7 +46,7 @@ impl Image {
     }
 
     /// The file name isocreator writes and the default artifact key ends in.
-    pub fn default_filename(&self, architecture: Architecture) -> String {
+    pub(crate) fn default_filename(&self, architecture: Architecture) -> String {
         match self {
             Self::UbuntuIso { .. } => "baseos.iso".to_owned(),
             Self::BalenaRaw { .. } => format!("baseos-{architecture}.img.xz"),
@@ -55,39 +55,39 @@ impl Image {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SshAccess {
-    pub user: UserName,
-    pub public_key: String,
+pub(crate) struct SshAccess {
+    pub(crate) user: UserName,
+    pub(crate) public_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Wifi {
-    pub ssid: String,
-    pub password: Option<Secret>,
+pub(crate) struct Wifi {
+    pub(crate) ssid: String,
+    pub(crate) password: Option<Secret>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
-    pub id: JobId,
-    pub architecture: Architecture,
-    pub image: Image,
-    pub cloudly_url: HttpUrl,
-    pub provisioning_token: Secret,
-    pub hostname: HostName,
-    pub ssh: Option<SshAccess>,
-    pub wifi: Option<Wifi>,
-    pub s3: S3Target,
-    pub artifact_key: ArtifactKey,
+    pub(crate) id: JobId,
+    pub(crate) architecture: Architecture,
+    pub(crate) image: Image,
+    pub(crate) cloudly_url: HttpUrl,
+    pub(crate) provisioning_token: Secret,
+    pub(crate) hostname: HostName,
+    pub(crate) ssh: Option<SshAccess>,
+    pub(crate) wifi: Option<Wifi>,
+    pub(crate) s3: S3Target,
+    pub(crate) artifact_key: ArtifactKey,
 }
 
 impl Job {
     /// The file name isocreator writes and the default key ends in.
-    pub fn default_filename(&self) -> String {
+    pub(crate) fn default_filename(&self) -> String {
         self.image.default_filename(self.architecture)
     }
 
     /// Every secret value of the job, for scrubbing log lines and messages.
-    pub fn secrets(&self) -> Vec<&str> {
+    pub(crate) fn secrets(&self) -> Vec<&str> {
         let mut secrets = vec![
             self.provisioning_token.expose(),
             self.s3.access_secret().expose(),

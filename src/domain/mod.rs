@@ -3,24 +3,28 @@
 //! [`s3_target`], [`parse`]), the [`Job`] that comes out, and the states and outcomes
 //! a job has on its way. Every other layer takes these types; this one takes none.
 
-pub mod fields;
-pub mod job;
+pub(crate) mod fields;
+pub(crate) mod job;
 pub(crate) mod names;
-pub mod outcome;
+pub(crate) mod outcome;
 mod parse;
 pub(crate) mod quoting;
-pub mod s3_target;
+pub(crate) mod s3_target;
 pub(crate) mod schema;
-pub mod secret;
-pub mod state;
-pub mod wire;
+mod secret;
+pub(crate) mod state;
+pub(crate) mod wire;
 
+// The public surface: parsing a job (what an embedding program or a test needs to
+// render its builder config), the secret holder of the configuration, and the states
+// the CLI filters by. Everything else is the crate's own.
 pub use fields::FieldError;
 pub use job::Job;
-pub use outcome::{Artifact, ErrorCode, FailureCode, JobFailure, Outcome};
+pub(crate) use outcome::{Artifact, ErrorCode, FailureCode, JobFailure, Outcome};
 pub use parse::parse_job;
 pub use secret::Secret;
-pub use state::{JobState, Progress};
+pub use state::JobState;
+pub(crate) use state::Progress;
 
 #[cfg(test)]
 mod job_tests;

@@ -8,7 +8,7 @@ use super::names::wire_enum;
 wire_enum! {
     /// The `code` of every error answer and of a failed job's `error` (docs/api.md,
     /// "Errors"). Status codes for them are chosen in one place, `api::error`.
-    pub enum ErrorCode {
+    pub(crate) enum ErrorCode {
         InvalidRequest = "invalid_request",
         Unauthorized = "unauthorized",
         /// Protected mode: a worker without a token answers job routes only to
@@ -37,7 +37,7 @@ wire_enum! {
 /// from the worker's (`Internal`): an operator fixes the first in the job or the
 /// builder, the second on the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureCode {
+pub(crate) enum FailureCode {
     /// isocreator could not run, failed, or wrote no artifact.
     BuildFailed,
     TimedOut,
@@ -54,7 +54,7 @@ pub enum FailureCode {
 }
 
 impl FailureCode {
-    pub const ALL: &'static [Self] = &[
+    pub(crate) const ALL: &'static [Self] = &[
         Self::BuildFailed,
         Self::TimedOut,
         Self::UploadFailed,
@@ -65,7 +65,7 @@ impl FailureCode {
     ];
 
     /// The wire code answers carry for this failure.
-    pub const fn code(self) -> ErrorCode {
+    pub(crate) const fn code(self) -> ErrorCode {
         match self {
             Self::BuildFailed => ErrorCode::BuildFailed,
             Self::TimedOut => ErrorCode::TimedOut,
@@ -78,12 +78,12 @@ impl FailureCode {
     }
 
     /// The failure a wire code stands for, if it is a job failure at all.
-    pub fn from_code(code: ErrorCode) -> Option<Self> {
+    pub(crate) fn from_code(code: ErrorCode) -> Option<Self> {
         Self::ALL.iter().copied().find(|f| f.code() == code)
     }
 
     /// Whether the job ends `cancelled` rather than `failed`.
-    pub fn is_cancellation(self) -> bool {
+    pub(crate) fn is_cancellation(self) -> bool {
         matches!(self, Self::Cancelled | Self::ShuttingDown)
     }
 }
@@ -95,13 +95,13 @@ impl Serialize for FailureCode {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobFailure {
-    pub code: FailureCode,
-    pub message: String,
+pub(crate) struct JobFailure {
+    pub(crate) code: FailureCode,
+    pub(crate) message: String,
 }
 
 impl JobFailure {
-    pub fn new(code: FailureCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: FailureCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -111,19 +111,19 @@ impl JobFailure {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Artifact {
-    pub bucket_name: String,
-    pub key: String,
-    pub filename: String,
-    pub content_type: String,
-    pub size: u64,
+pub(crate) struct Artifact {
+    pub(crate) bucket_name: String,
+    pub(crate) key: String,
+    pub(crate) filename: String,
+    pub(crate) content_type: String,
+    pub(crate) size: u64,
     /// Lowercase hex SHA-256 of the bytes that were uploaded.
-    pub sha256: String,
-    pub created_at: u64,
+    pub(crate) sha256: String,
+    pub(crate) created_at: u64,
 }
 
 /// A finished job's result: the build's own success or failure, never a worker error.
-pub type Outcome = Result<Artifact, JobFailure>;
+pub(crate) type Outcome = Result<Artifact, JobFailure>;
 
 #[cfg(test)]
 mod tests {

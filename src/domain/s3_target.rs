@@ -5,7 +5,7 @@ use super::secret::Secret;
 use super::wire::WireS3Descriptor;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Target {
+pub(crate) struct S3Target {
     /// `scheme://host:port`, with the scheme and port already decided.
     endpoint: String,
     use_tls: bool,
@@ -16,33 +16,33 @@ pub struct S3Target {
 }
 
 impl S3Target {
-    pub fn endpoint(&self) -> &str {
+    pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
-    pub fn use_tls(&self) -> bool {
+    pub(crate) fn use_tls(&self) -> bool {
         self.use_tls
     }
 
-    pub fn access_key(&self) -> &str {
+    pub(crate) fn access_key(&self) -> &str {
         &self.access_key
     }
 
-    pub fn access_secret(&self) -> &Secret {
+    pub(crate) fn access_secret(&self) -> &Secret {
         &self.access_secret
     }
 
-    pub fn bucket(&self) -> &str {
+    pub(crate) fn bucket(&self) -> &str {
         &self.bucket
     }
 
-    pub fn region(&self) -> &str {
+    pub(crate) fn region(&self) -> &str {
         &self.region
     }
 
     /// `endpoint` may be a bare host, `host:port` or an `http(s)://` URL; a scheme or
     /// port inside it must agree with `useSsl` and `port` when those are given too.
-    pub fn parse(wire: WireS3Descriptor) -> Result<Self, FieldError> {
+    pub(crate) fn parse(wire: WireS3Descriptor) -> Result<Self, FieldError> {
         let raw = required(&format!("{F}.endpoint"), wire.endpoint)?;
         let access_key = required(&format!("{F}.accessKey"), wire.access_key)?;
         let access_secret =

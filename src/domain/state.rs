@@ -16,7 +16,7 @@ wire_enum! {
 }
 
 impl JobState {
-    pub fn is_finished(self) -> bool {
+    pub(crate) fn is_finished(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
     }
 }
@@ -24,10 +24,10 @@ impl JobState {
 /// Upload progress, while a job is `uploading`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Progress {
+pub(crate) struct Progress {
     /// Always `uploading`, the one phase that reports progress so far.
-    pub phase: JobState,
+    pub(crate) phase: JobState,
     /// Bytes of parts the store has acknowledged.
-    pub bytes_done: u64,
-    pub bytes_total: u64,
+    pub(crate) bytes_done: u64,
+    pub(crate) bytes_total: u64,
 }

@@ -7,40 +7,40 @@ use serde::{Deserialize, Deserializer};
 /// rules the parser applies; the impls below only name them.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WireJob {
-    pub id: Option<String>,
-    pub architecture: Option<String>,
-    pub image_kind: Option<String>,
-    pub cloudly_url: Option<String>,
-    pub provisioning_token: Option<String>,
-    pub ubuntu_version: Option<String>,
-    pub hostname: Option<String>,
-    pub ssh_public_key: Option<String>,
-    pub ssh_user: Option<String>,
-    pub wifi: Option<WireWifi>,
-    pub source_image_url: Option<String>,
-    pub s3_descriptor: Option<WireS3Descriptor>,
-    pub artifact_key: Option<String>,
+pub(crate) struct WireJob {
+    pub(crate) id: Option<String>,
+    pub(crate) architecture: Option<String>,
+    pub(crate) image_kind: Option<String>,
+    pub(crate) cloudly_url: Option<String>,
+    pub(crate) provisioning_token: Option<String>,
+    pub(crate) ubuntu_version: Option<String>,
+    pub(crate) hostname: Option<String>,
+    pub(crate) ssh_public_key: Option<String>,
+    pub(crate) ssh_user: Option<String>,
+    pub(crate) wifi: Option<WireWifi>,
+    pub(crate) source_image_url: Option<String>,
+    pub(crate) s3_descriptor: Option<WireS3Descriptor>,
+    pub(crate) artifact_key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WireWifi {
-    pub ssid: Option<String>,
-    pub password: Option<String>,
+pub(crate) struct WireWifi {
+    pub(crate) ssid: Option<String>,
+    pub(crate) password: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WireS3Descriptor {
-    pub endpoint: Option<String>,
-    pub access_key: Option<String>,
-    pub access_secret: Option<String>,
-    pub bucket_name: Option<String>,
+pub(crate) struct WireS3Descriptor {
+    pub(crate) endpoint: Option<String>,
+    pub(crate) access_key: Option<String>,
+    pub(crate) access_secret: Option<String>,
+    pub(crate) bucket_name: Option<String>,
     #[serde(default, deserialize_with = "port_number_or_string")]
-    pub port: Option<u16>,
-    pub use_ssl: Option<bool>,
-    pub region: Option<String>,
+    pub(crate) port: Option<u16>,
+    pub(crate) use_ssl: Option<bool>,
+    pub(crate) region: Option<String>,
 }
 
 impl utoipa::PartialSchema for WireJob {
@@ -75,7 +75,7 @@ fn port_number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>,
 }
 
 /// Deserializes the `job` object; a wrong type names its field (`job.s3Descriptor.port`).
-pub fn from_value(value: &serde_json::Value) -> Result<WireJob, super::FieldError> {
+pub(crate) fn from_value(value: &serde_json::Value) -> Result<WireJob, super::FieldError> {
     if !value.is_object() {
         return Err(super::FieldError::new("job", "must be an object"));
     }
@@ -109,8 +109,12 @@ fn without_quoted_values(message: &str) -> String {
 /// looked at before the caller is known.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Submission {
+#[expect(
+    dead_code,
+    reason = "a description for the OpenAPI document; never built"
+)]
+pub(crate) struct Submission {
     /// The worker's token, when not sent as a header.
-    pub api_token: Option<String>,
-    pub job: WireJob,
+    pub(crate) api_token: Option<String>,
+    pub(crate) job: WireJob,
 }

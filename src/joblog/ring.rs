@@ -29,18 +29,18 @@ wire_enum! {
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct LogLine {
-    pub seq: u64,
-    pub time: u64,
-    pub stream: Stream,
-    pub text: String,
+    pub(crate) seq: u64,
+    pub(crate) time: u64,
+    pub(crate) stream: Stream,
+    pub(crate) text: String,
 }
 
 /// A window of the log, as the log endpoint answers it.
 #[derive(Debug, Clone)]
 pub(crate) struct LogSlice {
-    pub first_seq: u64,
-    pub next_seq: u64,
-    pub lines: Vec<LogLine>,
+    pub(crate) first_seq: u64,
+    pub(crate) next_seq: u64,
+    pub(crate) lines: Vec<LogLine>,
 }
 
 /// Which lines a page or a batch of events gets.

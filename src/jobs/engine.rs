@@ -48,8 +48,8 @@ pub(crate) struct Engine {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CancelError {
-    #[error("no job {0}")]
-    NotFound(String),
+    #[error(transparent)]
+    NotFound(#[from] super::NoJob),
     #[error("job {0} has already finished")]
     Finished(String),
 }
@@ -202,7 +202,7 @@ impl Engine {
         let record = self
             .registry
             .get(id)
-            .ok_or_else(|| CancelError::NotFound(id.to_owned()))?;
+            .ok_or_else(|| super::NoJob(id.to_owned()))?;
         if rules::cancel(record.state()) == Cancel::Finished {
             return Err(CancelError::Finished(id.to_owned()));
         }

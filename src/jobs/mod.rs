@@ -20,5 +20,10 @@ pub(crate) use record::JobRecord;
 pub(crate) use registry::{Admission, AdmitError};
 pub(crate) use view::{FailureView, FollowEvent, JobView, LogPage};
 
+/// A job id that is not known (or is past its retention), in either mode.
+#[derive(Debug, thiserror::Error)]
+#[error("no job {0}")]
+pub(crate) struct NoJob(pub(crate) String);
+
 #[cfg(test)]
 mod tests;

@@ -140,8 +140,13 @@ pub(crate) enum Claim {
     Stale,
     /// Every run of the round lost its worker: the job ends `worker_lost`.
     WorkerLost { runs: u32 },
-    /// Run it here as `attempt`; `lost` when it was running on a worker now lost.
-    Run { attempt: u32, lost: bool },
+    /// Run it here as `attempt`, in `state` (running); `lost` when it was running on
+    /// a worker now lost.
+    Run {
+        attempt: u32,
+        state: JobState,
+        lost: bool,
+    },
 }
 
 /// Claiming in a fleet: a queued job runs as its attempt; a job still marked running
@@ -161,6 +166,7 @@ pub(crate) fn claim(job: Delivered, max_attempts: u32) -> Claim {
     };
     Claim::Run {
         attempt,
+        state: JobState::Running,
         lost: job.state != JobState::Queued,
     }
 }

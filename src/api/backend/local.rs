@@ -1,5 +1,6 @@
 //! Standalone: the worker's own engine answers for its jobs.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -11,16 +12,15 @@ use tokio_util::sync::CancellationToken;
 use super::{JobBackend, Load, Submitted};
 use crate::api::ApiError;
 use crate::domain::{Job, Outcome};
-use crate::jobs::{Admission, Engine, FollowEvent, JobRecord, JobView, LogPage};
+use crate::jobs::{Admission, Engine, FollowEvent, JobRecord, JobView, LogPage, NoJob};
 
-impl Engine {
-    fn found(&self, id: &str) -> Result<std::sync::Arc<JobRecord>, ApiError> {
-        self.get(id).ok_or_else(|| ApiError::NoJob(id.to_owned()))
-    }
+/// The job's record, or 404.
+fn found(engine: &Engine, id: &str) -> Result<Arc<JobRecord>, ApiError> {
+    engine.get(id).ok_or_else(|| NoJob(id.to_owned()).into())
+}
 
-    fn view_of(&self, record: &std::sync::Arc<JobRecord>) -> JobView {
-        JobView::of(record, self.queue_position(record))
-    }
+fn view_of(engine: &Engine, record: &Arc<JobRecord>) -> JobView {
+    JobView::of(record, engine.queue_position(record))
 }
 
 impl JobBackend for Engine {
@@ -36,7 +36,7 @@ impl JobBackend for Engine {
                 Admission::Attached(record) => (record, true),
             };
             Ok(Submitted {
-                view: self.view_of(&record),
+                view: view_of(self, &record),
                 attached,
                 record: Some(record),
             })
@@ -49,8 +49,8 @@ impl JobBackend for Engine {
     ) -> BoxFuture<'a, Result<(Outcome, Vec<String>), ApiError>> {
         Box::pin(async move {
             let record = match &submitted.record {
-                Some(record) => std::sync::Arc::clone(record),
-                None => self.found(&submitted.view.id)?,
+                Some(record) => Arc::clone(record),
+                None => found(self, &submitted.view.id)?,
             };
             let outcome = record.wait().await;
             Ok((outcome.as_ref().clone(), record.log.texts()))
@@ -58,15 +58,20 @@ impl JobBackend for Engine {
     }
 
     fn status<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<JobView, ApiError>> {
-        Box::pin(async move { Ok(self.view_of(&self.found(id)?)) })
+        Box::pin(async move { Ok(view_of(self, &found(self, id)?)) })
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<JobView>, ApiError>> {
-        Box::pin(async move { Ok(Engine::list(self).iter().map(|r| self.view_of(r)).collect()) })
+        Box::pin(async move {
+            Ok(Engine::list(self)
+                .iter()
+                .map(|r| view_of(self, r))
+                .collect())
+        })
     }
 
     fn cancel<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<JobView, ApiError>> {
-        Box::pin(async move { Ok(self.view_of(&Engine::cancel(self, id)?)) })
+        Box::pin(async move { Ok(view_of(self, &Engine::cancel(self, id)?)) })
     }
 
     fn log_page<'a>(
@@ -77,7 +82,7 @@ impl JobBackend for Engine {
         max_bytes: usize,
     ) -> BoxFuture<'a, Result<LogPage, ApiError>> {
         Box::pin(async move {
-            let record = self.found(id)?;
+            let record = found(self, id)?;
             Ok(crate::jobs::page(&record, since, limit, max_bytes))
         })
     }
@@ -90,7 +95,7 @@ impl JobBackend for Engine {
         keep_alive: Duration,
     ) -> BoxFuture<'a, Result<BoxStream<'static, FollowEvent>, ApiError>> {
         Box::pin(async move {
-            let record = self.found(id)?;
+            let record = found(self, id)?;
             Ok(crate::jobs::follow(record, since, max_bytes, keep_alive).boxed())
         })
     }

@@ -118,6 +118,7 @@ fn claim_table() {
         claim(job(Queued, true, 0), 3),
         Claim::Run {
             attempt: 1,
+            state: Running,
             lost: false
         }
     );
@@ -128,6 +129,7 @@ fn claim_table() {
         claim(job(Running, true, 1), 3),
         Claim::Run {
             attempt: 2,
+            state: Running,
             lost: true
         }
     );
@@ -136,6 +138,7 @@ fn claim_table() {
         claim(job(Queued, true, 1), 3),
         Claim::Run {
             attempt: 2,
+            state: Running,
             lost: false
         }
     );
@@ -242,11 +245,11 @@ impl Model {
                             .expect("a live job can fail");
                         self.set(state);
                     }
-                    Claim::Run { attempt, .. } => {
+                    Claim::Run { attempt, state, .. } => {
                         assert!(current_round && !self.state.is_finished(), "{before:?}");
                         self.runs += 1;
                         self.attempt = attempt;
-                        self.state = Running;
+                        self.state = state;
                     }
                 }
             }

@@ -1,0 +1,43 @@
+//! What running the fleet's jobs on this worker needs, shared by the taker that claims
+//! them and the [`Run`](super::mirror::Run) that mirrors each one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::cancel::Active;
+use super::doc::StoredJob;
+use super::logs::LogStore;
+use super::store::StatusStore;
+use crate::jobs::Engine;
+use crate::metrics::ClusterMetrics;
+
+/// Pause after NATS failed a step, before trying again.
+pub(super) const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Where a claimed job stands with respect to its status document.
+pub(super) struct Claimed {
+    /// Another worker took the job over while this one was cut off: this run's end
+    /// is not stored and its message not acknowledged.
+    pub(super) superseded: bool,
+    pub(super) id: String,
+    pub(super) round: u32,
+    pub(super) attempt: u32,
+    pub(super) revision: u64,
+    pub(super) doc: StoredJob,
+}
+
+/// What running and mirroring the fleet's jobs on this worker needs.
+pub(super) struct Mirror {
+    pub(super) store: Arc<StatusStore>,
+    pub(super) logs: Arc<LogStore>,
+    pub(super) engine: Arc<Engine>,
+    pub(super) metrics: Arc<ClusterMetrics>,
+    pub(super) active: Active,
+    pub(super) worker_id: String,
+    /// A running job's message is acknowledged as in progress well within this.
+    pub(super) ack_wait: Duration,
+    /// Ends the retries of storing a job's end once the worker really must exit.
+    pub(super) abandon: CancellationToken,
+}

@@ -13,7 +13,8 @@ use crate::cluster::ClusterState;
 pub(crate) enum NotReady {
     /// SIGTERM came: running jobs finish, new ones are refused.
     Draining,
-    /// Cluster mode: NATS is out of reach, so nothing can be admitted or read.
+    /// Cluster mode: NATS is out of reach or not answering, so nothing can be admitted
+    /// or read.
     ClusterLost,
     /// `ISO_CREATOR_COMMAND` is not installed: every job would fail.
     BuilderMissing,
@@ -23,7 +24,7 @@ impl NotReady {
     fn explain(self, state: &AppState) -> String {
         match self {
             Self::Draining => "the worker is shutting down".to_owned(),
-            Self::ClusterLost => "NATS is out of reach".to_owned(),
+            Self::ClusterLost => "NATS is out of reach or not answering".to_owned(),
             Self::BuilderMissing => format!(
                 "the builder `{}` (ISO_CREATOR_COMMAND) is not installed",
                 state.builder().program()
@@ -75,7 +76,10 @@ fn reasons(state: &AppState) -> Vec<NotReady> {
     let checks = [
         (!backend.load().accepting, NotReady::Draining),
         (
-            backend.cluster_state() == Some(ClusterState::Lost),
+            matches!(
+                backend.cluster_state(),
+                Some(ClusterState::Lost | ClusterState::Degraded)
+            ),
             NotReady::ClusterLost,
         ),
         (!state.builder().is_installed(), NotReady::BuilderMissing),

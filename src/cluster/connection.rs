@@ -1,42 +1,58 @@
 //! The connection to NATS: servers, TLS and credentials from the configuration, and
-//! its state for `/health`, capabilities and metrics.
+//! its state for `/health`, capabilities and metrics. A TCP connection can look fine
+//! while the server behind it answers nothing (a stopped or overloaded process), so the
+//! state also comes from a round trip through the server every second.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::{ConnectOptions, ServerAddr};
+use futures::StreamExt;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::{ClusterError, ClusterSettings, ClusterStartError};
 use crate::metrics::ClusterMetrics;
+use crate::time::now_ms;
+
+/// How often the worker asks the server for a round trip.
+const PING_EVERY: Duration = Duration::from_secs(1);
+/// How long one round trip may take before it counts as unanswered.
+const PING_WAIT: Duration = Duration::from_secs(1);
+/// Without an answer for this long, the cluster counts as degraded.
+const SILENT_LIMIT_MS: u64 = 2_500;
+/// Every JetStream request (reads, writes, acks) ends within this, so a request in
+/// flight when the server stops answering fails soon too.
+pub(super) const REQUEST_LIMIT: Duration = Duration::from_secs(2);
 
 /// `cluster` in `/health` and capabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum ClusterState {
     Connected,
+    /// Connected, but the server has not answered a round trip for a few seconds.
+    Degraded,
     Lost,
 }
 
-impl ClusterState {
-    pub(crate) fn of(client: &async_nats::Client) -> Self {
-        match client.connection_state() {
-            async_nats::connection::State::Connected => Self::Connected,
-            _ => Self::Lost,
-        }
-    }
-}
-
 /// The worker's NATS connection, as every part of cluster mode checks it: a request
-/// while NATS is out of reach fails at once instead of after a time-out.
+/// while NATS is out of reach or not answering fails at once instead of after a
+/// time-out.
 #[derive(Clone)]
 pub(super) struct Link {
     client: async_nats::Client,
+    /// When the server last answered a round trip (ms since the epoch).
+    answered: Arc<AtomicU64>,
 }
 
 impl Link {
     pub(super) fn new(client: async_nats::Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            answered: Arc::new(AtomicU64::new(now_ms())),
+        }
     }
 
     pub(super) fn client(&self) -> &async_nats::Client {
@@ -44,17 +60,65 @@ impl Link {
     }
 
     pub(super) fn state(&self) -> ClusterState {
-        ClusterState::of(&self.client)
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return ClusterState::Lost;
+        }
+        let silent = now_ms().saturating_sub(self.answered.load(Ordering::Relaxed));
+        if silent > SILENT_LIMIT_MS {
+            ClusterState::Degraded
+        } else {
+            ClusterState::Connected
+        }
     }
 
     pub(super) fn reachable(&self) -> Result<(), ClusterError> {
-        match self.state() {
-            ClusterState::Connected => Ok(()),
-            ClusterState::Lost => Err(ClusterError::Unavailable(
-                "this worker has lost its NATS connection; it reconnects by itself, retry or ask another worker"
-                    .to_owned(),
-            )),
-        }
+        let why = match self.state() {
+            ClusterState::Connected => return Ok(()),
+            ClusterState::Degraded => "NATS is connected but not answering",
+            ClusterState::Lost => "this worker has lost its NATS connection",
+        };
+        Err(ClusterError::Unavailable(format!(
+            "{why}; the worker reconnects by itself, retry or ask another worker"
+        )))
+    }
+
+    /// Round trips through the server every [`PING_EVERY`], to a subject this worker
+    /// answers itself, until `abandon`.
+    pub(super) async fn watch(
+        &self,
+        tasks: &TaskTracker,
+        abandon: CancellationToken,
+    ) -> Result<(), async_nats::SubscribeError> {
+        let subject = self.client.new_inbox();
+        let mut pings = self.client.subscribe(subject.clone()).await?;
+        let (client, stop) = (self.client.clone(), abandon.clone());
+        tasks.spawn(async move {
+            loop {
+                let ping = tokio::select! {
+                    () = stop.cancelled() => break,
+                    ping = pings.next() => ping,
+                };
+                let Some(reply) = ping.and_then(|p| p.reply) else {
+                    break;
+                };
+                let _ = client.publish(reply, bytes::Bytes::new()).await;
+            }
+        });
+        let link = self.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(PING_EVERY);
+            loop {
+                tokio::select! {
+                    () = abandon.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let answer = link.client.request(subject.clone(), bytes::Bytes::new());
+                if let Ok(Ok(_)) = tokio::time::timeout(PING_WAIT, answer).await {
+                    link.answered.store(now_ms(), Ordering::Relaxed);
+                }
+            }
+        });
+        Ok(())
     }
 }
 

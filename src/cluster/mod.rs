@@ -85,7 +85,8 @@ impl Cluster {
     ) -> Result<Arc<Self>, ClusterStartError> {
         let client = connection::connect(&settings, Arc::clone(&metrics)).await?;
         let link = Link::new(client.clone());
-        let js = async_nats::jetstream::new(client);
+        let mut js = async_nats::jetstream::new(client);
+        js.set_timeout(connection::REQUEST_LIMIT);
         let names = names::Names::new(&settings.prefix);
         let streams = setup::open(&js, &names, &settings).await?;
         let store = Arc::new(StatusStore::new(
@@ -164,15 +165,24 @@ impl Cluster {
             background: TaskTracker::new(),
             abandon,
         };
+        let subscription = |what: String| {
+            let urls = urls.clone();
+            move |e: async_nats::SubscribeError| ClusterStartError::Setup {
+                what: format!("subscription {what}"),
+                urls,
+                reason: e.to_string(),
+            }
+        };
         cluster
             .cancels
             .listen(&cluster.background, cluster.abandon.clone())
             .await
-            .map_err(|e| ClusterStartError::Setup {
-                what: format!("subscription {}", names.cancel_subject()),
-                urls: urls.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(subscription(names.cancel_subject()))?;
+        cluster
+            .link
+            .watch(&cluster.background, cluster.abandon.clone())
+            .await
+            .map_err(subscription("for round trips".to_owned()))?;
         cluster.taker.start();
         Pruner {
             store: Arc::clone(&cluster.store),

@@ -312,6 +312,66 @@ async fn nats_stopped_mid_job_and_started_again_the_job_ends_right() {
     assert_eq!(done["attempt"], 1, "{done}");
 }
 
+/// A NATS that hangs (SIGSTOP: the TCP connection stays open, nothing is answered) is
+/// seen: `/health` answers at once and says `degraded` within seconds, job routes answer
+/// `503` within 3 s, readiness drops, and all comes back when the server does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hung_nats_is_seen_and_job_routes_answer_503_within_seconds() {
+    let nats = NatsServer::start();
+    let s3 = start_s3().await;
+    let worker = cluster_worker(&nats.url(), "hung", "success", &[]).await;
+    assert_eq!(worker.submit(&job("before-hang", &s3)).await.status(), 200);
+    nats.pause();
+    let paused = Instant::now();
+    loop {
+        let asked = Instant::now();
+        let health: Value = worker.get("/health").await.json().await.unwrap();
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "/health took {:?}",
+            asked.elapsed()
+        );
+        if health["cluster"] == "degraded" {
+            assert_eq!(health["ok"], true, "alive all the same");
+            break;
+        }
+        assert!(
+            paused.elapsed() < Duration::from_secs(10),
+            "never degraded: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for path in ["/corebuild/v1/jobs/before-hang", "/corebuild/v1/jobs"] {
+        let asked = Instant::now();
+        let answer = worker
+            .authed(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 503, "{path}");
+        assert!(
+            asked.elapsed() < Duration::from_secs(3),
+            "{path} took {:?}",
+            asked.elapsed()
+        );
+    }
+    let asked = Instant::now();
+    assert_eq!(
+        worker.submit_async(&job("while-hung", &s3)).await.status(),
+        503
+    );
+    assert!(asked.elapsed() < Duration::from_secs(3));
+    assert_eq!(worker.get("/ready").await.status(), 503);
+
+    nats.resume();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while worker.capabilities().await["cluster"] != "connected" {
+        assert!(Instant::now() < deadline, "never connected again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(worker.status("before-hang").await["state"], "succeeded");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cancel_mark_stops_a_silent_job_even_without_its_announcement() {
     let nats = NatsServer::start();

@@ -144,7 +144,8 @@ impl ResponseError for ApiError {
                 | FailureCode::TimedOut
                 | FailureCode::Cancelled
                 | FailureCode::Internal
-                | FailureCode::WorkerLost => StatusCode::INTERNAL_SERVER_ERROR,
+                | FailureCode::WorkerLost
+                | FailureCode::UnreadableJob => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
     }

@@ -37,4 +37,21 @@ pub enum ClusterStartError {
         urls: String,
         reason: String,
     },
+    #[error(
+        "COREBUILD_CLUSTER_KEY (with COREBUILD_CLUSTER_PREVIOUS_KEY, if set) does not open the \
+         key check of the fleet `{prefix}`: every worker of a fleet needs its key (during a \
+         rotation: the new key, with the old one as COREBUILD_CLUSTER_PREVIOUS_KEY)"
+    )]
+    WrongKey { prefix: String },
+}
+
+impl ClusterStartError {
+    /// `what` could not be set up on the NATS at `urls`.
+    pub(super) fn setup(what: String, urls: &str, err: impl std::fmt::Display) -> Self {
+        Self::Setup {
+            what,
+            urls: urls.to_owned(),
+            reason: err.to_string(),
+        }
+    }
 }

@@ -4,9 +4,8 @@
 //! cancel subject, all named under one prefix (`names`, set up by `setup`).
 //!
 //! A job meets the parts in this order: `admission`, `taker` (claim), `mirror` (run
-//! and mirror it in this worker's own engine), and `cancel`/`pruner` for any job of
-//! the fleet. Every decision about a job is `jobs::rules`'; these parts only read and
-//! write what it decides. [`Cluster`] wires them; docs/cluster.md has the map.
+//! and mirror it in this worker's own engine); `cancel` and `pruner` act on any job.
+//! `jobs::rules` makes every decision; [`Cluster`] wires the parts (docs/cluster.md).
 
 mod admission;
 mod cancel;
@@ -14,6 +13,7 @@ mod connection;
 mod doc;
 mod error;
 mod follow;
+mod keycheck;
 mod logs;
 mod mirror;
 mod names;
@@ -89,6 +89,7 @@ impl Cluster {
         js.set_timeout(connection::REQUEST_LIMIT);
         let names = names::Names::new(&settings.prefix);
         let streams = setup::open(&js, &names, &settings).await?;
+        keycheck::check(&streams.status, &names, &settings.key, &settings.urls).await?;
         let store = Arc::new(StatusStore::new(
             streams.status,
             streams.status_stream,
@@ -165,24 +166,13 @@ impl Cluster {
             background: TaskTracker::new(),
             abandon,
         };
-        let subscription = |what: String| {
-            let urls = urls.clone();
-            move |e: async_nats::SubscribeError| ClusterStartError::Setup {
-                what: format!("subscription {what}"),
-                urls,
-                reason: e.to_string(),
-            }
-        };
-        cluster
-            .cancels
-            .listen(&cluster.background, cluster.abandon.clone())
-            .await
-            .map_err(subscription(names.cancel_subject()))?;
-        cluster
-            .link
-            .watch(&cluster.background, cluster.abandon.clone())
-            .await
-            .map_err(subscription("for round trips".to_owned()))?;
+        let (tasks, abandon) = (&cluster.background, &cluster.abandon);
+        let subscription =
+            |what: &str, e| ClusterStartError::setup(format!("subscription {what}"), &urls, e);
+        let cancels = cluster.cancels.listen(tasks, abandon.clone()).await;
+        cancels.map_err(|e| subscription(&names.cancel_subject(), e))?;
+        let pings = cluster.link.watch(tasks, abandon.clone()).await;
+        pings.map_err(|e| subscription("for round trips", e))?;
         cluster.taker.start();
         Pruner {
             store: Arc::clone(&cluster.store),

@@ -142,8 +142,8 @@ impl FleetQueue {
         }
     }
 
-    /// The job id, round and envelope of a queued message.
-    pub(super) fn open(&self, message: &jetstream::Message) -> Result<Opened, OpenError> {
+    /// The job id and round a queued message names (in clear, in its headers).
+    pub(super) fn label(message: &jetstream::Message) -> Result<(String, u32), OpenError> {
         let header = |name| {
             message
                 .headers
@@ -155,6 +155,12 @@ impl FleetQueue {
         let round: u32 = header(ROUND_HEADER)
             .and_then(|r| r.parse().ok())
             .ok_or(OpenError::NoRound)?;
+        Ok((id, round))
+    }
+
+    /// The job id, round and envelope of a queued message.
+    pub(super) fn open(&self, message: &jetstream::Message) -> Result<Opened, OpenError> {
+        let (id, round) = Self::label(message)?;
         let plain = self
             .key
             .open(&self.names.seal_context(&id, round), &message.payload)?;

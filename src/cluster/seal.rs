@@ -122,6 +122,11 @@ impl FleetKey {
         Ok(plain.to_vec())
     }
 
+    /// Whether `sealed` was sealed with the current key (not the previous one).
+    pub(crate) fn sealed_with_current(&self, sealed: &[u8]) -> bool {
+        sealed.get(FORMAT.len()..FORMAT.len() + KEY_ID_LEN) == Some(&self.current.id[..])
+    }
+
     /// A keyed hash of a job: equal jobs have equal fingerprints, and the fingerprint
     /// tells nothing about the secrets inside.
     pub(crate) fn fingerprint(&self, bytes: &[u8]) -> String {

@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::ClusterError;
 use super::mirror::Run;
-use super::queue::FleetQueue;
+use super::queue::{FleetQueue, OpenError};
 use super::running::{Claimed, Mirror, RETRY_AFTER};
 use crate::domain::{FailureCode, JobFailure};
 use crate::jobs::rules::{self, Claim, Delivered};
@@ -71,14 +71,7 @@ impl Taker {
         }
         let opened = match self.queue.open(&message) {
             Ok(opened) => opened,
-            Err(reason) => {
-                tracing::error!("a queued job cannot be opened: {reason}");
-                // Another worker may hold the key (during a rotation).
-                let _ = message
-                    .ack_with(AckKind::Nak(Some(Duration::from_secs(10))))
-                    .await;
-                return;
-            }
+            Err(reason) => return self.unopened(message, delivered, reason).await,
         };
         let span = tracing::info_span!("job", job_id = %opened.id, round = opened.round);
         async move {
@@ -99,6 +92,48 @@ impl Taker {
         }
         .instrument(span)
         .await;
+    }
+
+    /// A message this worker cannot open. Another worker may (a key rotation under
+    /// way), so it goes back to the queue; once nobody could for a while, the job ends
+    /// `unreadable_job` and its message leaves the queue, freeing its place.
+    async fn unopened(&self, message: jetstream::Message, delivered: i64, reason: OpenError) {
+        if !rules::give_up_opening(u64::try_from(delivered).unwrap_or(0)) {
+            tracing::error!(
+                "a queued job cannot be opened here ({reason}); leaving it to other workers"
+            );
+            let delay = self.mirror.ack_wait.min(Duration::from_secs(10));
+            let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+            return;
+        }
+        tracing::error!(
+            deliveries = delivered,
+            "no worker could open a queued job ({reason}); it ends as unreadable_job"
+        );
+        if let Ok((id, round)) = FleetQueue::label(&message) {
+            let failure = JobFailure::new(
+                FailureCode::UnreadableJob,
+                format!(
+                    "no worker of the fleet could open the queued job ({reason}); check that every worker has the same COREBUILD_CLUSTER_KEY, then submit it again"
+                ),
+            );
+            let ended = self
+                .mirror
+                .store
+                .modify(&id, "ending an unreadable job", |doc| {
+                    let next = doc.filter(|d| d.round == round).map(|doc| {
+                        let mut next = doc.clone();
+                        next.fail(&failure);
+                        next
+                    });
+                    Ok(((), next))
+                })
+                .await;
+            if let Err(e) = ended {
+                tracing::warn!(job_id = %id, "the unreadable job's end was not stored: {e}");
+            }
+        }
+        let _ = message.double_ack().await;
     }
 
     /// Marks the job as running here. `None` when there is nothing to run: the round

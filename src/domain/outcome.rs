@@ -30,6 +30,8 @@ wire_enum! {
         Unavailable = "unavailable",
         /// Cluster mode: the job's worker was lost more often than its attempts allow.
         WorkerLost = "worker_lost",
+        /// Cluster mode: no worker of the fleet could open the queued job (its key).
+        UnreadableJob = "unreadable_job",
     }
 }
 
@@ -51,6 +53,9 @@ pub(crate) enum FailureCode {
     Internal,
     /// Cluster mode: every attempt ended with its worker gone (killed, cut off).
     WorkerLost,
+    /// Cluster mode: no worker could open the sealed job (a fleet key it was not sealed
+    /// with); it never ran.
+    UnreadableJob,
 }
 
 impl FailureCode {
@@ -62,6 +67,7 @@ impl FailureCode {
         Self::ShuttingDown,
         Self::Internal,
         Self::WorkerLost,
+        Self::UnreadableJob,
     ];
 
     /// The wire code answers carry for this failure.
@@ -74,6 +80,7 @@ impl FailureCode {
             Self::ShuttingDown => ErrorCode::ShuttingDown,
             Self::Internal => ErrorCode::InternalError,
             Self::WorkerLost => ErrorCode::WorkerLost,
+            Self::UnreadableJob => ErrorCode::UnreadableJob,
         }
     }
 

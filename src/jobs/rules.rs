@@ -121,6 +121,16 @@ pub(crate) fn cancel(state: JobState) -> Cancel {
     }
 }
 
+/// Deliveries of a queued job that no worker could open before it is given up on: a
+/// worker without the key it was sealed with leaves it to the others (a key rotation
+/// may be under way), but not for ever.
+const UNREADABLE_AFTER: u64 = 5;
+
+/// Whether a queued job nobody could open in `deliveries` tries ends `unreadable_job`.
+pub(crate) fn give_up_opening(deliveries: u64) -> bool {
+    deliveries >= UNREADABLE_AFTER
+}
+
 /// A fleet's job as a worker finds it when the job's queue message reaches it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Delivered {

@@ -107,6 +107,12 @@ fn cancel_table() {
 }
 
 #[test]
+fn an_unreadable_job_is_left_to_others_four_times_then_given_up() {
+    assert!((1..5).all(|n| !give_up_opening(n)));
+    assert!(give_up_opening(5) && give_up_opening(6));
+}
+
+#[test]
 fn claim_table() {
     let job = |state, current_round, runs| Delivered {
         state,

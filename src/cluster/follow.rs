@@ -14,7 +14,6 @@ use super::doc::StoredJob;
 use super::logs::{Batches, LogStore};
 use super::store::StatusStore;
 use crate::joblog::LogLine;
-use crate::jobs::NoJob;
 use crate::jobs::{FollowEvent, JobView};
 
 /// Follows the job's log from line `since` until its end, woken by new batches and by
@@ -27,10 +26,7 @@ pub(super) async fn follow(
     max_bytes: usize,
     keep_alive: Duration,
 ) -> Result<impl Stream<Item = FollowEvent> + Send + 'static, ClusterError> {
-    store
-        .load(id)
-        .await?
-        .ok_or_else(|| ClusterError::NotFound(NoJob(id.to_owned())))?;
+    store.known(id).await?;
     let end = logs.log_end(id).await?;
     let next_line = end.map_or(0, |(_, next)| next);
     let watch = store.watch(id).await?;

@@ -14,7 +14,6 @@ use super::names::Names;
 use super::store::StatusStore;
 use crate::joblog::{LogLine, Window};
 use crate::jobs::LogPage;
-use crate::jobs::NoJob;
 
 pub(super) type Batches =
     Pin<Box<dyn Stream<Item = Result<(u64, Vec<LogLine>), ClusterError>> + Send>>;
@@ -147,11 +146,7 @@ impl LogStore {
     ) -> Result<LogPage, ClusterError> {
         // The state is read before the lines: a job's lines are all stored before its
         // end is, so `done` is never true while a line is still missing.
-        let (doc, _) = self
-            .store
-            .load(id)
-            .await?
-            .ok_or_else(|| ClusterError::NotFound(NoJob(id.to_owned())))?;
+        let (doc, _) = self.store.known(id).await?;
         let lines = self.lines(id).await?;
         let first_seq = lines.first().map_or(0, |l| l.seq);
         let end_seq = lines.last().map_or(0, |l| l.seq + 1);

@@ -36,7 +36,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::domain::Job;
 use crate::jobs::rules::Retention;
-use crate::jobs::{Engine, FollowEvent, JobView, LogPage, NoJob};
+use crate::jobs::{Engine, FollowEvent, JobView, LogPage};
 use crate::metrics::ClusterMetrics;
 
 pub(crate) use admission::Admitted;
@@ -208,11 +208,7 @@ impl Cluster {
     }
 
     pub(crate) async fn view(&self, id: &str) -> Result<JobView, ClusterError> {
-        let (doc, _) = self
-            .store
-            .load(id)
-            .await?
-            .ok_or_else(|| ClusterError::NotFound(NoJob(id.to_owned())))?;
+        let (doc, _) = self.store.known(id).await?;
         Ok(self.queue.with_position(&doc).await)
     }
 

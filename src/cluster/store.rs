@@ -92,6 +92,14 @@ impl StatusStore {
         Ok(self.read(id).await?.filter(|(doc, _)| !self.expired(doc)))
     }
 
+    /// The job's document and its revision, or `NotFound` when it is unknown or past
+    /// retention.
+    pub(super) async fn known(&self, id: &str) -> Result<Versioned, ClusterError> {
+        self.load(id)
+            .await?
+            .ok_or_else(|| ClusterError::NotFound(NoJob(id.to_owned())))
+    }
+
     /// Reads the job's document (past retention too), lets `decide` say what it
     /// becomes, and writes that by compare-and-set; a concurrent change makes it read
     /// and decide again. `decide` returns its answer and the document to write, or

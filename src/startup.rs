@@ -88,6 +88,13 @@ impl Application {
             config.memory_gb_per_job,
             config.max_concurrency,
         );
+        // Checked before the engine starts, and before a fleet is joined: a worker that
+        // will not serve must take no job.
+        let certificates = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Certificates::load(cert, key)?),
+            (None, None) => None,
+            _ => return Err(TlsError::Incomplete.into()),
+        };
         let metrics = Arc::new(Metrics::new());
         if !iso_creator.is_installed() {
             tracing::warn!(
@@ -117,11 +124,6 @@ impl Application {
                 cluster as Backend
             }
             None => engine as Backend,
-        };
-        let certificates = match (&config.tls_cert, &config.tls_key) {
-            (Some(cert), Some(key)) => Some(Certificates::load(cert, key)?),
-            (None, None) => None,
-            _ => return Err(TlsError::Incomplete.into()),
         };
         let facts = Facts {
             workdir,

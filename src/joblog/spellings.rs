@@ -14,6 +14,8 @@ use crate::domain::quoting::env_quoted;
 /// Below this many bytes a secret's base64 inside a longer text is not looked for: the
 /// few characters that would be masked occur everywhere.
 const MIN_EMBEDDED_BASE64: usize = 6;
+/// The shortest part of an embedded encoding that is masked (6 bytes of the secret).
+const MIN_EMBEDDED_CHARS: usize = 8;
 
 /// Every spelling of `secret`, possibly with repeats.
 pub(super) fn spellings(secret: &str) -> Vec<String> {
@@ -167,7 +169,7 @@ fn base64_spellings(secret: &[u8], out: &mut Vec<String>) {
         let last = (shift + secret.len()) / 3 * 4;
         for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
             let encoded = engine.encode(&shifted);
-            if last > first {
+            if last >= first + MIN_EMBEDDED_CHARS {
                 out.push(encoded[first..last].to_owned());
             }
         }
@@ -177,6 +179,13 @@ fn base64_spellings(secret: &[u8], out: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_base64_part_is_so_short_that_it_masks_ordinary_text() {
+        let mut encodings = Vec::new();
+        base64_spellings(b"abc123", &mut encodings);
+        assert!(encodings.iter().all(|e| e.len() >= 8), "{encodings:?}");
+    }
 
     #[test]
     fn lower_case_escapes_keep_the_rest() {

@@ -43,6 +43,17 @@ pub enum ClusterStartError {
          rotation: the new key, with the old one as COREBUILD_CLUSTER_PREVIOUS_KEY)"
     )]
     WrongKey { prefix: String },
+    #[error(
+        "{setting}={ours} on this worker, but the fleet `{prefix}` was set up with {fleet}: \
+         every worker of a fleet needs the same value. Set {setting}={fleet}, or change the \
+         fleet first (docs/cluster.md, \"Changing a fleet's settings\")"
+    )]
+    Drift {
+        setting: &'static str,
+        ours: String,
+        fleet: String,
+        prefix: String,
+    },
 }
 
 impl ClusterStartError {

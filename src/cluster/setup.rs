@@ -83,6 +83,63 @@ pub(super) fn workers_consumer(
     }
 }
 
+/// The settings that shape the fleet, as the fleet's streams and consumer hold them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Shape {
+    pub(super) queue_capacity: i64,
+    pub(super) ack_wait: Duration,
+    pub(super) replicas: usize,
+    pub(super) log_lines: i64,
+    pub(super) log_bytes: i64,
+}
+
+impl Shape {
+    /// What this worker's settings would make.
+    pub(super) fn wanted(names: &Names, settings: &ClusterSettings) -> Self {
+        let (jobs, logs) = (jobs_stream(names, settings), logs_stream(names, settings));
+        Self {
+            queue_capacity: jobs.max_messages,
+            ack_wait: workers_consumer(names, settings).ack_wait,
+            replicas: jobs.num_replicas,
+            log_lines: logs.max_messages_per_subject,
+            log_bytes: logs.max_bytes,
+        }
+    }
+
+    /// The first setting in which `fleet` differs from `self`: its variable, this
+    /// worker's value and the fleet's.
+    pub(super) fn differs_from(&self, fleet: &Shape) -> Option<(&'static str, String, String)> {
+        let pairs = [
+            (
+                "COREBUILD_QUEUE_CAPACITY",
+                self.queue_capacity.to_string(),
+                fleet.queue_capacity.to_string(),
+            ),
+            (
+                "COREBUILD_NATS_ACK_WAIT_SECS",
+                self.ack_wait.as_secs().to_string(),
+                fleet.ack_wait.as_secs().to_string(),
+            ),
+            (
+                "COREBUILD_NATS_REPLICAS",
+                self.replicas.to_string(),
+                fleet.replicas.to_string(),
+            ),
+            (
+                "COREBUILD_LOG_LINES",
+                self.log_lines.to_string(),
+                fleet.log_lines.to_string(),
+            ),
+            (
+                "COREBUILD_LOG_BYTES",
+                self.log_bytes.to_string(),
+                fleet.log_bytes.to_string(),
+            ),
+        ];
+        pairs.into_iter().find(|(_, ours, theirs)| ours != theirs)
+    }
+}
+
 /// What the fleet keeps in JetStream, found or created.
 pub(super) struct Streams {
     pub(super) jobs: stream::Stream,
@@ -123,6 +180,23 @@ pub(super) async fn open(
         .get_or_create_consumer(&names.consumer(), workers_consumer(names, settings))
         .await
         .map_err(|e| setup(format!("consumer {}", names.consumer()), &e))?;
+    // A fleet found, not made, may have been set up otherwise: say so and stop, rather
+    // than run with an ack wait or limits other workers do not share.
+    let fleet = Shape {
+        queue_capacity: jobs.cached_info().config.max_messages,
+        ack_wait: consumer.cached_info().config.ack_wait,
+        replicas: jobs.cached_info().config.num_replicas,
+        log_lines: logs.cached_info().config.max_messages_per_subject,
+        log_bytes: logs.cached_info().config.max_bytes,
+    };
+    if let Some((setting, ours, fleet)) = Shape::wanted(names, settings).differs_from(&fleet) {
+        return Err(ClusterStartError::Drift {
+            setting,
+            ours,
+            fleet,
+            prefix: names.prefix().to_owned(),
+        });
+    }
     Ok(Streams {
         jobs,
         logs,
@@ -187,6 +261,33 @@ mod tests {
         assert_eq!(status.max_messages_per_subject, 1);
         assert!(!status.allow_direct, "no reads from a lagging replica");
         assert_eq!(status.num_replicas, 3);
+    }
+
+    #[test]
+    fn a_fleet_set_up_otherwise_is_told_by_its_setting() {
+        let names = Names::new("fleet");
+        let ours = Shape::wanted(&names, &settings());
+        assert_eq!(ours.differs_from(&ours.clone()), None);
+        let fleet = Shape {
+            ack_wait: Duration::from_secs(30),
+            ..ours.clone()
+        };
+        assert_eq!(
+            ours.differs_from(&fleet),
+            Some((
+                "COREBUILD_NATS_ACK_WAIT_SECS",
+                "7".to_owned(),
+                "30".to_owned()
+            ))
+        );
+        let fleet = Shape {
+            queue_capacity: 100,
+            ..ours.clone()
+        };
+        assert_eq!(
+            ours.differs_from(&fleet).map(|d| d.0),
+            Some("COREBUILD_QUEUE_CAPACITY")
+        );
     }
 
     #[test]

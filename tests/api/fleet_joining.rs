@@ -1,6 +1,8 @@
-//! One key per fleet: a worker whose COREBUILD_CLUSTER_KEY does not open the fleet's
-//! key check refuses to start; a rotation moves the check to the new key; a queued job
-//! that no worker can open ends `unreadable_job` and leaves the queue.
+//! What a worker checks when it joins a fleet. One key per fleet: a worker whose
+//! COREBUILD_CLUSTER_KEY does not open the fleet's key check refuses to start; a
+//! rotation moves the check to the new key; a queued job that no worker can open ends
+//! `unreadable_job` and leaves the queue. One shape per fleet: a worker whose ack wait
+//! or limits differ from the fleet's refuses to start, naming the setting.
 
 use std::time::Duration;
 
@@ -17,6 +19,16 @@ const OTHER_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b
 /// A worker process on `nats` with `key` (and `previous`): its exit code and stderr,
 /// or `None` when it started and was stopped.
 async fn try_start(nats: &str, key: &str, previous: Option<&str>) -> Option<(i32, String)> {
+    try_start_with(nats, key, previous, &[]).await
+}
+
+/// Like [`try_start`], with more of the worker's environment.
+async fn try_start_with(
+    nats: &str,
+    key: &str,
+    previous: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Option<(i32, String)> {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
     let mut env = vec![
@@ -29,6 +41,7 @@ async fn try_start(nats: &str, key: &str, previous: Option<&str>) -> Option<(i32
     if let Some(previous) = previous {
         env.push(("COREBUILD_CLUSTER_PREVIOUS_KEY", previous));
     }
+    env.extend_from_slice(extra);
     let mut child = corebuild(&env).spawn().unwrap();
     let mut stdout = child.stdout.take().unwrap();
     // Started: it logs that it listens. Refused: it exits.
@@ -150,4 +163,41 @@ async fn a_queued_job_no_worker_can_open_ends_unreadable_and_frees_its_place() {
     assert!(message.contains("COREBUILD_CLUSTER_KEY"), "{message}");
     let left = stream.info().await.unwrap().state.messages;
     assert_eq!(left, 0, "the message left the queue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_whose_settings_differ_from_the_fleets_refuses_to_start_naming_them() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    // The fleet is set up with an ack wait of 3 s and room for 16 queued jobs.
+    let first = cluster_worker(&url, "shape-1", "success", &["--nats-ack-wait-secs", "3"]).await;
+    let cases = [
+        ("COREBUILD_NATS_ACK_WAIT_SECS", "30", "3"),
+        ("COREBUILD_QUEUE_CAPACITY", "100", "16"),
+        ("COREBUILD_LOG_LINES", "50", "10000"),
+    ];
+    for (setting, ours, fleets) in cases {
+        let mut extra = vec![("COREBUILD_NATS_ACK_WAIT_SECS", "3")];
+        extra.retain(|(name, _)| *name != setting);
+        extra.push((setting, ours));
+        let (code, stderr) = try_start_with(&url, FLEET_KEY, None, &extra)
+            .await
+            .unwrap_or_else(|| panic!("{setting}={ours} must not join"));
+        assert_eq!(code, 1, "{stderr}");
+        assert!(
+            stderr.contains(&format!("{setting}={ours}"))
+                && stderr.contains(&format!("set up with {fleets}")),
+            "{setting}: {stderr}"
+        );
+    }
+    // The same settings join.
+    let same = try_start_with(
+        &url,
+        FLEET_KEY,
+        None,
+        &[("COREBUILD_NATS_ACK_WAIT_SECS", "3")],
+    )
+    .await;
+    assert_eq!(same, None);
+    drop(first);
 }

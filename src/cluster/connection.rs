@@ -23,9 +23,6 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 const PING_WAIT: Duration = Duration::from_secs(1);
 /// Without an answer for this long, the cluster counts as degraded.
 const SILENT_LIMIT_MS: u64 = 2_500;
-/// Every JetStream request (reads, writes, acks) ends within this, so a request in
-/// flight when the server stops answering fails soon too.
-pub(super) const REQUEST_LIMIT: Duration = Duration::from_secs(2);
 
 /// `cluster` in `/health` and capabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -85,8 +85,7 @@ impl Cluster {
     ) -> Result<Arc<Self>, ClusterStartError> {
         let client = connection::connect(&settings, Arc::clone(&metrics)).await?;
         let link = Link::new(client.clone());
-        let mut js = async_nats::jetstream::new(client);
-        js.set_timeout(connection::REQUEST_LIMIT);
+        let js = async_nats::jetstream::new(client);
         let names = names::Names::new(&settings.prefix);
         let streams = setup::open(&js, &names, &settings).await?;
         keycheck::check(&streams.status, &names, &settings.key, &settings.urls).await?;

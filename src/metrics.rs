@@ -38,7 +38,7 @@ impl FinishedAs {
                 FailureCode::Cancelled | FailureCode::ShuttingDown => Self::Cancelled,
                 FailureCode::Internal => Self::Internal,
                 FailureCode::WorkerLost => Self::WorkerLost,
-                FailureCode::UnreadableJob => Self::Internal,
+                FailureCode::UnreadableJob | FailureCode::QueueLost => Self::Internal,
             },
         }
     }

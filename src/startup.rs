@@ -355,10 +355,10 @@ fn cluster_settings(
         .as_ref()
         .filter(|k| !k.expose().trim().is_empty())
         .ok_or(StartupError::NoClusterKey)?;
-    let key = FleetKey::new(
+    let key = Arc::new(FleetKey::new(
         key.expose(),
         fleet.cluster_previous_key.as_ref().map(|k| k.expose()),
-    )?;
+    )?);
     Ok(ClusterSettings {
         urls: urls.to_owned(),
         ca_file: fleet.nats_ca_file.clone(),

@@ -145,7 +145,8 @@ impl ResponseError for ApiError {
                 | FailureCode::Cancelled
                 | FailureCode::Internal
                 | FailureCode::WorkerLost
-                | FailureCode::UnreadableJob => StatusCode::INTERNAL_SERVER_ERROR,
+                | FailureCode::UnreadableJob
+                | FailureCode::QueueLost => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
     }

@@ -23,6 +23,8 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 const PING_WAIT: Duration = Duration::from_secs(1);
 /// Without an answer for this long, the cluster counts as degraded.
 const SILENT_LIMIT_MS: u64 = 2_500;
+/// After a part of the fleet was recreated, the cluster counts as degraded this long.
+const REPAIRED_MS: u64 = 10_000;
 
 /// `cluster` in `/health` and capabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -42,6 +44,8 @@ pub(super) struct Link {
     client: async_nats::Client,
     /// When the server last answered a round trip (ms since the epoch).
     answered: Arc<AtomicU64>,
+    /// When a part of the fleet was last found gone and recreated (ms since the epoch).
+    repaired: Arc<AtomicU64>,
 }
 
 impl Link {
@@ -49,6 +53,7 @@ impl Link {
         Self {
             client,
             answered: Arc::new(AtomicU64::new(now_ms())),
+            repaired: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -60,19 +65,29 @@ impl Link {
         if self.client.connection_state() != async_nats::connection::State::Connected {
             return ClusterState::Lost;
         }
-        let silent = now_ms().saturating_sub(self.answered.load(Ordering::Relaxed));
-        if silent > SILENT_LIMIT_MS {
+        let now = now_ms();
+        let silent = now.saturating_sub(self.answered.load(Ordering::Relaxed));
+        let repaired = now.saturating_sub(self.repaired.load(Ordering::Relaxed));
+        if silent > SILENT_LIMIT_MS || repaired < REPAIRED_MS {
             ClusterState::Degraded
         } else {
             ClusterState::Connected
         }
     }
 
+    /// A part of the fleet was gone and has been recreated: `degraded` for a while.
+    pub(super) fn repaired(&self) {
+        self.repaired.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// Whether requests can go to NATS now: connected, and answering. (A fleet that
+    /// was just repaired is `degraded` but serves.)
     pub(super) fn reachable(&self) -> Result<(), ClusterError> {
-        let why = match self.state() {
-            ClusterState::Connected => return Ok(()),
-            ClusterState::Degraded => "NATS is connected but not answering",
-            ClusterState::Lost => "this worker has lost its NATS connection",
+        let silent = now_ms().saturating_sub(self.answered.load(Ordering::Relaxed));
+        let why = match self.client.connection_state() {
+            async_nats::connection::State::Connected if silent <= SILENT_LIMIT_MS => return Ok(()),
+            async_nats::connection::State::Connected => "NATS is connected but not answering",
+            _ => "this worker has lost its NATS connection",
         };
         Err(ClusterError::Unavailable(format!(
             "{why}; the worker reconnects by itself, retry or ask another worker"

@@ -74,6 +74,9 @@ impl Run {
         self.mirror.active.insert(id.clone(), Arc::clone(&record));
         self.mirror(&record).await;
         let outcome = record.wait().await;
+        // The executor is free once the job has ended here; storing its end and the
+        // ack (which can take long, e.g. when the queue was lost) need none.
+        drop(permit);
         let handed_back = record.was_cut_off()
             || matches!(outcome.as_ref(), Err(f) if f.code == FailureCode::ShuttingDown);
         if self.claim.superseded {
@@ -88,7 +91,6 @@ impl Run {
             }
         }
         self.mirror.active.remove(&id);
-        drop(permit);
     }
 
     /// Until the job ends: its log and status into NATS, in-progress acks so the

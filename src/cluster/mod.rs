@@ -13,6 +13,7 @@ mod connection;
 mod doc;
 mod error;
 mod follow;
+mod healer;
 mod keycheck;
 mod logs;
 mod mirror;
@@ -50,6 +51,7 @@ pub(crate) use settings::ClusterSettings;
 use admission::Admission;
 use cancel::Cancels;
 use connection::Link;
+use healer::Healer;
 use logs::LogStore;
 use pruner::Pruner;
 use queue::FleetQueue;
@@ -95,6 +97,7 @@ impl Cluster {
             link.clone(),
             Retention::new(settings.retention),
         ));
+        let healer = Healer::new(&js, &names, &settings, &streams.seen, &store, &link);
         let ClusterSettings {
             urls,
             key,
@@ -106,7 +109,6 @@ impl Cluster {
             executors,
             ..
         } = settings;
-        let key = Arc::new(key);
         let queue = Arc::new(FleetQueue::new(
             js.clone(),
             streams.jobs,
@@ -173,6 +175,7 @@ impl Cluster {
         let pings = cluster.link.watch(tasks, abandon.clone()).await;
         pings.map_err(|e| subscription("for round trips", e))?;
         cluster.taker.start();
+        healer.start(&cluster.background, cluster.abandon.clone());
         Pruner {
             store: Arc::clone(&cluster.store),
             logs: Arc::clone(&cluster.logs),

@@ -144,13 +144,15 @@ impl FleetQueue {
 
     /// The job id and round a queued message names (in clear, in its headers).
     pub(super) fn label(message: &jetstream::Message) -> Result<(String, u32), OpenError> {
-        let header = |name| {
-            message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(name))
-                .map(|v| v.as_str().to_owned())
-        };
+        match &message.headers {
+            Some(headers) => Self::label_of(headers),
+            None => Err(OpenError::NoJob),
+        }
+    }
+
+    /// The job id and round a queued message's headers name.
+    pub(super) fn label_of(headers: &HeaderMap) -> Result<(String, u32), OpenError> {
+        let header = |name| headers.get(name).map(|v| v.as_str().to_owned());
         let id = header(JOB_HEADER).ok_or(OpenError::NoJob)?;
         let round: u32 = header(ROUND_HEADER)
             .and_then(|r| r.parse().ok())

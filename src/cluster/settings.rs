@@ -1,6 +1,7 @@
 //! What cluster mode needs from the configuration, resolved once at start-up.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::seal::FleetKey;
@@ -10,7 +11,7 @@ pub(crate) struct ClusterSettings {
     pub(crate) ca_file: Option<PathBuf>,
     pub(crate) creds_file: Option<PathBuf>,
     pub(crate) token: Option<String>,
-    pub(crate) key: FleetKey,
+    pub(crate) key: Arc<FleetKey>,
     pub(crate) prefix: String,
     pub(crate) replicas: usize,
     pub(crate) max_attempts: u32,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, kv, stream};
 
+use super::healer::Seen;
 use super::names::Names;
 use super::{ClusterSettings, ClusterStartError};
 
@@ -142,6 +143,8 @@ impl Shape {
 
 /// What the fleet keeps in JetStream, found or created.
 pub(super) struct Streams {
+    /// When each part was created, for the healer to tell a recreated one.
+    pub(super) seen: Seen,
     pub(super) jobs: stream::Stream,
     pub(super) logs: stream::Stream,
     pub(super) status_stream: stream::Stream,
@@ -198,6 +201,12 @@ pub(super) async fn open(
         });
     }
     Ok(Streams {
+        seen: Seen {
+            jobs: jobs.cached_info().created.to_string(),
+            logs: logs.cached_info().created.to_string(),
+            status: status_stream.cached_info().created.to_string(),
+            consumer: consumer.cached_info().created.to_string(),
+        },
         jobs,
         logs,
         status_stream,
@@ -217,7 +226,7 @@ mod tests {
             ca_file: None,
             creds_file: None,
             token: None,
-            key: FleetKey::new(&"ab".repeat(32), None).unwrap(),
+            key: std::sync::Arc::new(FleetKey::new(&"ab".repeat(32), None).unwrap()),
             prefix: "fleet".to_owned(),
             replicas: 3,
             max_attempts: 3,

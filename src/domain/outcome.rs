@@ -32,6 +32,8 @@ wire_enum! {
         WorkerLost = "worker_lost",
         /// Cluster mode: no worker of the fleet could open the queued job (its key).
         UnreadableJob = "unreadable_job",
+        /// Cluster mode: the fleet's queue was lost while the job waited in it.
+        QueueLost = "queue_lost",
     }
 }
 
@@ -56,6 +58,8 @@ pub(crate) enum FailureCode {
     /// Cluster mode: no worker could open the sealed job (a fleet key it was not sealed
     /// with); it never ran.
     UnreadableJob,
+    /// Cluster mode: the job's queued message went with a lost queue; it never ran.
+    QueueLost,
 }
 
 impl FailureCode {
@@ -68,6 +72,7 @@ impl FailureCode {
         Self::Internal,
         Self::WorkerLost,
         Self::UnreadableJob,
+        Self::QueueLost,
     ];
 
     /// The wire code answers carry for this failure.
@@ -81,6 +86,7 @@ impl FailureCode {
             Self::Internal => ErrorCode::InternalError,
             Self::WorkerLost => ErrorCode::WorkerLost,
             Self::UnreadableJob => ErrorCode::UnreadableJob,
+            Self::QueueLost => ErrorCode::QueueLost,
         }
     }
 

@@ -59,6 +59,7 @@ pub mod api;
 pub mod cli;
 pub mod client;
 mod cluster;
+mod faults;
 pub mod config;
 pub mod domain;
 pub mod isocreator;

@@ -171,5 +171,6 @@ fn new_round(job: &Job, fingerprint: &str, round: u32, attempt: u32) -> StoredJo
         runs: 0,
         seq: None,
         cancel_requested: false,
+        run: None,
     }
 }

@@ -25,6 +25,24 @@ pub(crate) struct StoredJob {
     /// Set by a cancel request while the job runs; its worker ends it.
     #[serde(default)]
     pub(crate) cancel_requested: bool,
+    /// The run that holds the job (the latest claim), kept once it ended: the job's
+    /// log is this run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) run: Option<RunHold>,
+}
+
+/// One claim of a job: which worker process holds it, and where its log starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RunHold {
+    /// Unique per claim: log batches carry it, and a run holds the job only while the
+    /// document names it.
+    pub(crate) id: String,
+    /// The worker process (not the worker id, which a restarted process keeps) whose
+    /// lease the run lives by.
+    pub(crate) instance: String,
+    /// The run's first log `seq`: after every line of the runs before it.
+    pub(crate) log_from: u64,
 }
 
 impl StoredJob {
@@ -55,6 +73,11 @@ impl StoredJob {
         view.progress = None;
         view.queue_position = None;
         view.error = Some(FailureView::of(failure));
+    }
+
+    /// Whether `run` holds the job: the document names it and the job has not ended.
+    pub(crate) fn held_by(&self, run: &str) -> bool {
+        !self.view.state.is_finished() && self.run.as_ref().is_some_and(|r| r.id == run)
     }
 
     /// Back to the queue, for another worker (a drain cut the job off here).

@@ -11,7 +11,7 @@ use futures::{Stream, StreamExt};
 
 use super::ClusterError;
 use super::doc::StoredJob;
-use super::logs::{Batches, LogStore};
+use super::logs::{Batches, LogStore, run_of};
 use super::store::StatusStore;
 use crate::joblog::LogLine;
 use crate::jobs::{FollowEvent, JobView};
@@ -26,13 +26,14 @@ pub(super) async fn follow(
     max_bytes: usize,
     keep_alive: Duration,
 ) -> Result<impl Stream<Item = FollowEvent> + Send + 'static, ClusterError> {
-    store.known(id).await?;
+    let (doc, _) = store.known(id).await?;
     let end = logs.log_end(id).await?;
     let next_line = end.map_or(0, |(_, next)| next);
     let watch = store.watch(id).await?;
     let follower = Follower {
         logs: Arc::clone(logs),
         id: id.to_owned(),
+        run: run_of(&doc).map(str::to_owned),
         // A cursor past the end starts at the next line to come.
         since: since.min(next_line),
         batches: logs.batches(id).await?,
@@ -50,6 +51,8 @@ pub(super) async fn follow(
 struct Follower {
     logs: Arc<LogStore>,
     id: String,
+    /// The run whose lines are followed: the one the job's document names.
+    run: Option<String>,
     since: u64,
     batches: Batches,
     watch: kv::Watch,
@@ -65,6 +68,22 @@ struct Follower {
 }
 
 impl Follower {
+    /// Whether a batch of `run` belongs to the followed log. A batch of another run
+    /// is either a new run's (the job was taken over, and its document says so) or a
+    /// superseded run's that arrived late (skipped).
+    async fn of_current_run(&mut self, run: Option<&str>) -> bool {
+        if run == self.run.as_deref() {
+            return true;
+        }
+        match self.logs.current_run(&self.id).await {
+            Ok(current) if current.as_deref() == run => {
+                self.run = current;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The next event's lines: as many pending ones as fit in `max_bytes` (one at
     /// least), or none.
     fn take_pending(&mut self) -> Option<Vec<LogLine>> {
@@ -100,10 +119,15 @@ impl Follower {
             }
             tokio::select! {
                 batch = self.batches.next() => match batch {
-                    Some(Ok((seq, lines))) => {
-                        self.read_to = seq;
+                    Some(Ok(batch)) => {
+                        self.read_to = batch.seq;
+                        if !self.of_current_run(batch.run.as_deref()).await {
+                            continue;
+                        }
+                        // A new run's lines start after the old run's, so `since`
+                        // keeps every event's `seq` above the ones before it.
                         let since = self.since;
-                        self.pending.extend(lines.into_iter().filter(|l| l.seq >= since));
+                        self.pending.extend(batch.lines.into_iter().filter(|l| l.seq >= since));
                         if let Some(last) = self.pending.back() {
                             self.since = last.seq + 1;
                         }
@@ -122,6 +146,9 @@ impl Follower {
                         // Gone (past retention) or the watch failed: end with what is known.
                         _ => None,
                     };
+                    if let Some(doc) = &doc {
+                        self.run = run_of(doc).map(str::to_owned);
+                    }
                     match doc {
                         Some(doc) if doc.view.state.is_finished() => {
                             let last = self.logs.log_end(&self.id).await.ok().flatten().map_or(0, |(s, _)| s);

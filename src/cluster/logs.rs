@@ -1,6 +1,10 @@
 //! Job logs in NATS: the worker running a job publishes its lines in batches, one
 //! subject per job; any worker reads them back for pages, follows (`follow`) and the
 //! blocking answer, with the same `seq` numbers the job's own log gave them.
+//!
+//! Every batch names the run that wrote it (a header); readers take only the batches
+//! of the run the job's document names, so a run that was taken over, and whose
+//! batches still arrive late, never mixes into the log of the run that holds the job.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,13 +14,30 @@ use async_nats::jetstream::{self, stream};
 use futures::{Stream, StreamExt};
 
 use super::ClusterError;
+use super::doc::StoredJob;
 use super::names::Names;
 use super::store::StatusStore;
 use crate::joblog::{LogLine, Window};
 use crate::jobs::LogPage;
 
-pub(super) type Batches =
-    Pin<Box<dyn Stream<Item = Result<(u64, Vec<LogLine>), ClusterError>> + Send>>;
+/// The header naming the run a batch belongs to.
+const RUN_HEADER: &str = "Corebuild-Run";
+
+/// One stored batch of a job's log.
+pub(super) struct Batch {
+    /// Its stream sequence.
+    pub(super) seq: u64,
+    /// The run that wrote it (none from workers that did not say).
+    pub(super) run: Option<String>,
+    pub(super) lines: Vec<LogLine>,
+}
+
+pub(super) type Batches = Pin<Box<dyn Stream<Item = Result<Batch, ClusterError>> + Send>>;
+
+/// The run whose lines a reader serves: the one the job's document names.
+pub(super) fn run_of(doc: &StoredJob) -> Option<&str> {
+    doc.run.as_ref().map(|r| r.id.as_str())
+}
 
 pub(super) struct LogStore {
     js: jetstream::Context,
@@ -46,11 +67,18 @@ impl LogStore {
     }
 
     /// Publishes one batch of a job's lines and waits until JetStream has stored it.
-    pub(super) async fn publish(&self, id: &str, lines: &[LogLine]) -> Result<(), ClusterError> {
+    pub(super) async fn publish(
+        &self,
+        id: &str,
+        run: &str,
+        lines: &[LogLine],
+    ) -> Result<(), ClusterError> {
         let payload = serde_json::to_vec(lines).expect("log lines serialize");
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(RUN_HEADER, run);
         let ack = self
             .js
-            .publish(self.names.logs_subject(id), payload.into())
+            .publish_with_headers(self.names.logs_subject(id), headers, payload.into())
             .await
             .map_err(|e| ClusterError::nats("publishing log lines", e))?;
         ack.await
@@ -111,22 +139,30 @@ impl LogStore {
         Ok(Box::pin(messages.map(|message| {
             let message = message.map_err(|e| ClusterError::nats("reading the job's log", e))?;
             let seq = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+            let run = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(RUN_HEADER))
+                .map(|v| v.as_str().to_owned());
             let lines: Vec<LogLine> = serde_json::from_slice(&message.payload).unwrap_or_default();
-            Ok((seq, lines))
+            Ok(Batch { seq, run, lines })
         })))
     }
 
-    /// Every kept line of the job, oldest first: the newest COREBUILD_LOG_LINES.
-    async fn lines(&self, id: &str) -> Result<Vec<LogLine>, ClusterError> {
+    /// Every kept line of the job's run `run`, oldest first: the newest
+    /// COREBUILD_LOG_LINES.
+    async fn lines(&self, id: &str, run: Option<&str>) -> Result<Vec<LogLine>, ClusterError> {
         let Some((last, _)) = self.log_end(id).await? else {
             return Ok(Vec::new());
         };
         let mut batches = self.batches(id).await?;
         let mut lines = Vec::new();
         while let Some(batch) = batches.next().await {
-            let (seq, batch) = batch?;
-            lines.extend(batch);
-            if seq >= last {
+            let batch = batch?;
+            if batch.run.as_deref() == run {
+                lines.extend(batch.lines);
+            }
+            if batch.seq >= last {
                 break;
             }
         }
@@ -147,9 +183,11 @@ impl LogStore {
         // The state is read before the lines: a job's lines are all stored before its
         // end is, so `done` is never true while a line is still missing.
         let (doc, _) = self.store.known(id).await?;
-        let lines = self.lines(id).await?;
-        let first_seq = lines.first().map_or(0, |l| l.seq);
-        let end_seq = lines.last().map_or(0, |l| l.seq + 1);
+        let lines = self.lines(id, run_of(&doc)).await?;
+        // A run with no lines yet starts where the runs before it ended.
+        let start = doc.run.as_ref().map_or(0, |r| r.log_from);
+        let first_seq = lines.first().map_or(start, |l| l.seq);
+        let end_seq = lines.last().map_or(start, |l| l.seq + 1);
         let window = Window {
             first_seq,
             end_seq,
@@ -168,8 +206,16 @@ impl LogStore {
         })
     }
 
+    /// The run the job's document names now.
+    pub(super) async fn current_run(&self, id: &str) -> Result<Option<String>, ClusterError> {
+        let (doc, _) = self.store.known(id).await?;
+        Ok(run_of(&doc).map(str::to_owned))
+    }
+
     /// The texts of every kept line, for the blocking answer.
     pub(super) async fn texts(&self, id: &str) -> Result<Vec<String>, ClusterError> {
-        Ok(self.lines(id).await?.into_iter().map(|l| l.text).collect())
+        let (doc, _) = self.store.known(id).await?;
+        let lines = self.lines(id, run_of(&doc)).await?;
+        Ok(lines.into_iter().map(|l| l.text).collect())
     }
 }

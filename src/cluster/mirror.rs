@@ -9,11 +9,12 @@ use async_nats::jetstream::{self, AckKind};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::doc::StoredJob;
+use super::hold::Hold;
 use super::queue::Envelope;
 use super::running::{Claimed, Mirror, RETRY_AFTER};
 use super::store::WriteError;
 use crate::domain::{FailureCode, JobFailure, JobState, parse_job};
-use crate::jobs::{JobRecord, JobView};
+use crate::jobs::{FleetRun, JobRecord, JobView};
 
 /// How often a running job's status and log reach NATS.
 const MIRROR_EVERY: Duration = Duration::from_millis(500);
@@ -38,9 +39,9 @@ impl Run {
     pub(super) fn new(mirror: &Arc<Mirror>, claim: Claimed, message: jetstream::Message) -> Self {
         Self {
             mirror: Arc::clone(mirror),
+            published: claim.run.log_from,
             claim,
             message,
-            published: 0,
         }
     }
 
@@ -60,16 +61,27 @@ impl Run {
                 return;
             }
         };
+        // Checked again right before anything runs: this worker may have been paused
+        // since the claim, and another may hold the job by now.
+        let hold = Arc::new(self.hold());
+        if let Err(reason) = hold.confirm().await {
+            tracing::warn!("not running the job: {reason}");
+            return;
+        }
         let engine = &self.mirror.engine;
-        let record =
-            match engine.run_claimed(job, self.claim.attempt, envelope.api_token.as_deref()) {
-                Ok(record) => record,
-                Err(e) => {
-                    tracing::info!("not running the job here: {e}");
-                    self.hand_back().await;
-                    return;
-                }
-            };
+        let run = FleetRun {
+            fence: hold,
+            log_from: self.claim.run.log_from,
+        };
+        let token = envelope.api_token.as_deref();
+        let record = match engine.run_claimed(job, self.claim.attempt, token, run) {
+            Ok(record) => record,
+            Err(e) => {
+                tracing::info!("not running the job here: {e}");
+                self.hand_back().await;
+                return;
+            }
+        };
         let id = self.claim.id.clone();
         self.mirror.active.insert(id.clone(), Arc::clone(&record));
         self.mirror(&record).await;
@@ -86,6 +98,7 @@ impl Run {
         } else {
             self.flush_log(&record).await;
             let view = self.view_of(&record);
+            crate::faults::point("before_store_end");
             if self.store_end(view).await {
                 self.ack().await;
             }
@@ -104,6 +117,10 @@ impl Run {
             tokio::select! {
                 _ = record.wait() => return,
                 _ = tick.tick() => {}
+            }
+            if self.claim.superseded {
+                // Told once; nothing of this run reaches the fleet any more.
+                continue;
             }
             if last_ack.elapsed() >= progress_every
                 && self.message.ack_with(AckKind::Progress).await.is_ok()
@@ -168,10 +185,19 @@ impl Run {
         self.claim.revision = revision;
     }
 
+    /// Whether this run still holds the job: the document names its claim and the
+    /// job has not ended (a final state is final, whoever wrote it).
     fn still_ours(&self, doc: &StoredJob) -> bool {
-        doc.round == self.claim.round
-            && doc.view.attempt == self.claim.attempt
-            && doc.view.worker_id.as_deref() == Some(self.mirror.worker_id.as_str())
+        doc.round == self.claim.round && doc.held_by(&self.claim.run.id)
+    }
+
+    fn hold(&self) -> Hold {
+        Hold {
+            store: Arc::clone(&self.mirror.store),
+            id: self.claim.id.clone(),
+            run: self.claim.run.id.clone(),
+            abandon: self.mirror.abandon.clone(),
+        }
     }
 
     /// The record's status as the fleet sees it.
@@ -185,11 +211,18 @@ impl Run {
     /// Publishes the lines logged since the last batch.
     async fn flush_log(&mut self, record: &JobRecord) {
         loop {
+            if self.claim.superseded {
+                return;
+            }
             let slice = record.log.slice(self.published, BATCH_LINES, BATCH_BYTES);
             if slice.lines.is_empty() {
                 return;
             }
-            if let Err(e) = self.mirror.logs.publish(&self.claim.id, &slice.lines).await {
+            if let Err(e) = self
+                .mirror
+                .logs
+                .publish(&self.claim.id, &self.claim.run.id, &slice.lines)
+                .await {
                 tracing::debug!("log lines not stored, retrying: {e}");
                 if self.mirror.abandon.is_cancelled() {
                     return;

@@ -14,7 +14,9 @@ mod doc;
 mod error;
 mod follow;
 mod healer;
+mod hold;
 mod keycheck;
+mod lease;
 mod logs;
 mod mirror;
 mod names;
@@ -91,6 +93,7 @@ impl Cluster {
         let names = names::Names::new(&settings.prefix);
         let streams = setup::open(&js, &names, &settings).await?;
         keycheck::check(&streams.status, &names, &settings.key, &settings.urls).await?;
+        let leases = lease::Leases::open(&js, &names, &settings).await?;
         let store = Arc::new(StatusStore::new(
             streams.status,
             streams.status_stream,
@@ -131,6 +134,7 @@ impl Cluster {
             engine: Arc::clone(&engine),
             metrics: Arc::clone(&metrics),
             active: Arc::clone(&active),
+            leases: Arc::clone(&leases),
             worker_id,
             ack_wait,
             abandon: abandon.clone(),
@@ -174,6 +178,7 @@ impl Cluster {
         cancels.map_err(|e| subscription(&names.cancel_subject(), e))?;
         let pings = cluster.link.watch(tasks, abandon.clone()).await;
         pings.map_err(|e| subscription("for round trips", e))?;
+        leases.keep(tasks, abandon.clone());
         cluster.taker.start();
         healer.start(&cluster.background, cluster.abandon.clone());
         Pruner {

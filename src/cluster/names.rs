@@ -37,6 +37,11 @@ impl Names {
         format!("{}_status", self.prefix)
     }
 
+    /// The key-value bucket of worker records: each worker process's lease.
+    pub(crate) fn workers_bucket(&self) -> String {
+        format!("{}_workers", self.prefix)
+    }
+
     /// The stream of log batches, one subject per job.
     pub(crate) fn logs_stream(&self) -> String {
         format!("{}_logs", self.prefix)

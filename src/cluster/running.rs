@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::cancel::Active;
-use super::doc::StoredJob;
+use super::doc::{RunHold, StoredJob};
+use super::lease::Leases;
 use super::logs::LogStore;
 use super::store::StatusStore;
 use crate::jobs::Engine;
@@ -24,6 +25,8 @@ pub(super) struct Claimed {
     pub(super) id: String,
     pub(super) round: u32,
     pub(super) attempt: u32,
+    /// The claim, as the job's document names it while this run holds the job.
+    pub(super) run: RunHold,
     pub(super) revision: u64,
     pub(super) doc: StoredJob,
 }
@@ -35,6 +38,8 @@ pub(super) struct Mirror {
     pub(super) engine: Arc<Engine>,
     pub(super) metrics: Arc<ClusterMetrics>,
     pub(super) active: Active,
+    /// This process's lease, which its runs live by.
+    pub(super) leases: Arc<Leases>,
     pub(super) worker_id: String,
     /// A running job's message is acknowledged as in progress well within this.
     pub(super) ack_wait: Duration,

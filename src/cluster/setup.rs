@@ -216,11 +216,11 @@ pub(super) async fn open(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::cluster::seal::FleetKey;
 
-    fn settings() -> ClusterSettings {
+    pub(crate) fn settings() -> ClusterSettings {
         ClusterSettings {
             urls: "nats://127.0.0.1:4222".to_owned(),
             ca_file: None,

@@ -12,11 +12,12 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::ClusterError;
+use super::doc::{RunHold, StoredJob};
 use super::mirror::Run;
 use super::queue::{FleetQueue, OpenError};
 use super::running::{Claimed, Mirror, RETRY_AFTER};
 use crate::domain::{FailureCode, JobFailure};
-use crate::jobs::rules::{self, Claim, Delivered};
+use crate::jobs::rules::{self, Claim, Delivered, Holder};
 use crate::time::now_ms;
 
 /// What taking the fleet's jobs on this worker needs.
@@ -76,13 +77,19 @@ impl Taker {
         let span = tracing::info_span!("job", job_id = %opened.id, round = opened.round);
         async move {
             match self.claim(&opened.id, opened.round).await {
-                Ok(Some(claimed)) => {
-                    let run = Run::new(&self.mirror, claimed, message);
+                Ok(Taken::Run(claimed)) => {
+                    crate::faults::point("after_claim");
+                    let run = Run::new(&self.mirror, *claimed, message);
                     run.run(opened.envelope, permit).await;
                 }
-                Ok(None) => {
+                Ok(Taken::Drop) => {
                     // Stale (a later round, cancelled, or already finished): drop it.
                     let _ = message.double_ack().await;
+                }
+                Ok(Taken::Leave) => {
+                    // A live run holds the job: this copy of its message is left as
+                    // it is, neither acknowledged nor handed back.
+                    tracing::info!("the job is held by a live run; leaving this copy of its message");
                 }
                 Err(e) => {
                     tracing::warn!("cannot claim the job: {e}");
@@ -136,81 +143,178 @@ impl Taker {
         let _ = message.double_ack().await;
     }
 
-    /// Marks the job as running here. `None` when there is nothing to run: the round
-    /// is stale, the job was cancelled or finished, or its attempts are used up (then
-    /// it ends as `worker_lost`).
-    async fn claim(&self, id: &str, round: u32) -> Result<Option<Claimed>, ClusterError> {
+    /// Marks the job as running here, as `jobs::rules::claim` decides.
+    async fn claim(&self, id: &str, round: u32) -> Result<Taken, ClusterError> {
         let store = &self.mirror.store;
-        let modified = store
-            .modify(id, "claiming the job", |doc| {
-                let Some(doc) = doc.filter(|doc| !store.expired(doc)) else {
-                    return Ok((None, None));
-                };
-                let delivered = Delivered {
-                    state: doc.view.state,
-                    current_round: doc.round == round,
-                    attempt: doc.view.attempt,
-                    runs: doc.runs,
-                };
-                let mut next = doc.clone();
-                match rules::claim(delivered, self.max_attempts) {
-                    Claim::Stale => Ok((None, None)),
-                    Claim::WorkerLost { runs } => {
-                        next.fail(&JobFailure::new(
-                            FailureCode::WorkerLost,
-                            format!(
-                                "the job's worker was lost on each of its {runs} attempts (COREBUILD_MAX_ATTEMPTS)"
-                            ),
-                        ));
-                        Ok((None, Some(next)))
-                    }
-                    Claim::Run {
-                        attempt,
-                        state,
-                        lost,
-                    } => {
-                        let now = now_ms();
-                        next.runs += 1;
-                        next.view.attempt = attempt;
-                        next.view.state = state;
-                        next.view.worker_id = Some(self.mirror.worker_id.clone());
-                        next.view.started_at = Some(now);
-                        next.view.last_activity_at = now;
-                        next.view.progress = None;
-                        next.view.log_lines = 0;
-                        next.view.queue_position = None;
-                        Ok((Some((attempt, lost)), Some(next)))
-                    }
+        let mine = self.mirror.leases.instance().to_owned();
+        let lease = self.holders_lease(id, &mine).await?;
+        let log_end = self.mirror.logs.log_end(id).await?.map_or(0, |(_, next)| next);
+        let active = self.mirror.active.contains_key(id);
+        let run_id = nuid::next().to_string();
+        let decide = |doc: Option<&StoredJob>| {
+            let Some(doc) = doc.filter(|doc| !store.expired(doc)) else {
+                return Ok((Decision::Drop, None));
+            };
+            let holder = match &doc.run {
+                None => Holder::Nobody,
+                Some(run) if run.instance == mine => Holder::Me { active },
+                // A holder other than the one whose lease was read counts as live:
+                // the message comes back later, and is decided on then.
+                Some(run) => Holder::Other {
+                    live: lease
+                        .as_ref()
+                        .is_none_or(|(instance, live)| *instance != run.instance || *live),
+                },
+            };
+            let delivered = Delivered {
+                state: doc.view.state,
+                current_round: doc.round == round,
+                attempt: doc.view.attempt,
+                runs: doc.runs,
+                holder,
+            };
+            let mut next = doc.clone();
+            let (attempt, lost) = match rules::claim(delivered, self.max_attempts) {
+                Claim::Stale => return Ok((Decision::Drop, None)),
+                Claim::Leased | Claim::Mine => return Ok((Decision::Leave, None)),
+                Claim::WorkerLost { runs } => {
+                    next.fail(&JobFailure::new(
+                        FailureCode::WorkerLost,
+                        format!(
+                            "the job's worker was lost on each of its {runs} attempts (COREBUILD_MAX_ATTEMPTS)"
+                        ),
+                    ));
+                    return Ok((Decision::Lost, Some(next)));
                 }
-            })
-            .await?;
-        let ended = modified.written.is_some();
-        let (Some((attempt, lost)), Some((doc, revision))) = (modified.value, modified.written)
-        else {
-            if ended {
+                Claim::Adopt { attempt } => (attempt, false),
+                Claim::Run { attempt, state, lost } => {
+                    next.runs += 1;
+                    next.view.state = state;
+                    (attempt, lost)
+                }
+            };
+            // The first run of a round starts its log at 0; a later one after every
+            // line of the runs before it, so `seq` never goes back in a round.
+            let log_from = if doc.runs == 0 {
+                0
+            } else {
+                log_end.max(doc.view.log_lines)
+            };
+            let now = now_ms();
+            next.view.attempt = attempt;
+            next.view.worker_id = Some(self.mirror.worker_id.clone());
+            next.view.started_at = Some(now);
+            next.view.last_activity_at = now;
+            next.view.progress = None;
+            next.view.log_lines = log_from;
+            next.view.queue_position = None;
+            next.run = Some(RunHold {
+                id: run_id.clone(),
+                instance: mine.clone(),
+                log_from,
+            });
+            Ok((Decision::Run { lost }, Some(next)))
+        };
+        let modified = match store.modify(id, "claiming the job", decide).await {
+            Ok(modified) => modified,
+            // The claim may have gone through with only its answer lost.
+            Err(e) => return self.claim_went_through(id, round, &run_id, e).await,
+        };
+        let lost = match modified.value {
+            Decision::Drop => return Ok(Taken::Drop),
+            Decision::Leave => return Ok(Taken::Leave),
+            Decision::Lost => {
                 tracing::warn!(
                     "the job's worker was lost on each of its attempts; it ends as worker_lost"
                 );
+                return Ok(Taken::Drop);
             }
-            return Ok(None);
+            Decision::Run { lost } => lost,
         };
-        if lost && let Some((previous, _)) = &modified.previous {
+        let (Some((doc, revision)), previous) = (modified.written, modified.previous) else {
+            return Ok(Taken::Drop);
+        };
+        if lost && let Some((previous, _)) = &previous {
             tracing::warn!(
                 lost_worker = previous.view.worker_id.as_deref().unwrap_or("?"),
                 attempt = previous.view.attempt,
-                "the job's worker was lost"
+                "the job's worker was lost (its lease expired); taking the job over"
             );
         }
-        // The new run's log starts afresh, as a new attempt's does.
+        Ok(Taken::Run(Box::new(self.started(id, round, doc, revision).await)))
+    }
+
+    /// The lease of the process that holds the job, when that is another process.
+    async fn holders_lease(
+        &self,
+        id: &str,
+        mine: &str,
+    ) -> Result<Option<(String, bool)>, ClusterError> {
+        let Some((doc, _)) = self.mirror.store.load(id).await? else {
+            return Ok(None);
+        };
+        let (Some(run), Some(worker)) = (&doc.run, &doc.view.worker_id) else {
+            return Ok(None);
+        };
+        if run.instance == mine || !doc.view.state.is_active() {
+            return Ok(None);
+        }
+        let live = self.mirror.leases.live(worker, &run.instance).await?;
+        Ok(Some((run.instance.clone(), live)))
+    }
+
+    /// After a claim whose answer was lost: reads the job back; when it names this
+    /// claim's run, the claim went through and the job runs here.
+    async fn claim_went_through(
+        &self,
+        id: &str,
+        round: u32,
+        run_id: &str,
+        error: ClusterError,
+    ) -> Result<Taken, ClusterError> {
+        for _ in 0..3 {
+            match self.mirror.store.load(id).await {
+                Ok(Some((doc, revision))) if doc.held_by(run_id) => {
+                    tracing::info!("the claim went through although its answer was lost");
+                    return Ok(Taken::Run(Box::new(self.started(id, round, doc, revision).await)));
+                }
+                Ok(_) => return Err(error),
+                Err(_) => tokio::time::sleep(RETRY_AFTER).await,
+            }
+        }
+        Err(error)
+    }
+
+    /// A claimed run's start: the runs before it leave their log lines.
+    async fn started(&self, id: &str, round: u32, doc: StoredJob, revision: u64) -> Claimed {
         self.mirror.logs.purge(id).await;
         self.mirror.metrics.started(&self.mirror.worker_id);
-        Ok(Some(Claimed {
+        let run = doc.run.clone().expect("a claimed job names its run");
+        Claimed {
             superseded: false,
             id: id.to_owned(),
             round,
-            attempt,
+            attempt: doc.view.attempt,
+            run,
             revision,
             doc,
-        }))
+        }
     }
+}
+
+/// What the claim decided, as the taker acts on it.
+enum Decision {
+    Drop,
+    Leave,
+    Lost,
+    Run { lost: bool },
+}
+
+/// What becomes of a job's message.
+enum Taken {
+    Run(Box<Claimed>),
+    /// Acknowledged and dropped: nothing to run.
+    Drop,
+    /// Left unacknowledged: a live run holds the job.
+    Leave,
 }

@@ -19,6 +19,11 @@ impl JobState {
     pub(crate) fn is_finished(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
     }
+
+    /// Running or uploading: a worker holds the job.
+    pub(crate) fn is_active(self) -> bool {
+        matches!(self, Self::Running | Self::Uploading)
+    }
 }
 
 /// Upload progress, while a job is `uploading`.

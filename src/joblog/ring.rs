@@ -124,6 +124,17 @@ impl JobLog {
         log
     }
 
+    /// Numbers this log's lines from `seq` on: a fleet job's new run continues the
+    /// numbers of the runs before it, so a reader's `seq` never goes back. Only before
+    /// the first line.
+    pub(crate) fn start_at(&self, seq: u64) {
+        let mut ring = self.lock();
+        if ring.lines.is_empty() && ring.next_seq == 0 {
+            ring.next_seq = seq;
+            self.appended.send_replace(seq);
+        }
+    }
+
     /// Marks the job finished: its lines go first when the budget is exceeded.
     pub(crate) fn seal(&self) {
         self.sealed.store(true, Ordering::Relaxed);

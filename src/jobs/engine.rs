@@ -15,6 +15,15 @@ use super::registry::{Admission, AdmitError, Registry};
 use super::rules::{self, Cancel};
 use crate::domain::{ErrorCode, FailureCode, Job, JobFailure, Secret};
 use crate::joblog::{JobLog, LogBudget, Scrubber};
+use crate::upload::Fence;
+
+/// What a fleet run brings to the engine beside the job.
+pub(crate) struct FleetRun {
+    /// The run's hold on the job, which fences its upload.
+    pub(crate) fence: Arc<dyn Fence>,
+    /// The first `seq` of this run's log: after every line of the runs before it.
+    pub(crate) log_from: u64,
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct EngineSettings {
@@ -138,12 +147,15 @@ impl Engine {
         job: Job,
         attempt: u32,
         api_token: Option<&str>,
+        run: FleetRun,
     ) -> Result<Arc<JobRecord>, AdmitError> {
         if !self.accepting() {
             return Err(AdmitError::ShuttingDown);
         }
         let log = self.new_log(&job, api_token);
+        log.start_at(run.log_from);
         let record = Arc::new(JobRecord::new(job, attempt, log));
+        record.fence_with(run.fence);
         self.runner.admitted(&record.job, &record.log_sink());
         self.registry.replace(Arc::clone(&record));
         self.queue.push(Arc::clone(&record))?;

@@ -12,7 +12,7 @@ mod registry;
 pub(crate) mod rules;
 mod view;
 
-pub(crate) use engine::{CancelError, Engine, EngineSettings};
+pub(crate) use engine::{CancelError, Engine, EngineSettings, FleetRun};
 pub(crate) use events::JobEvents;
 pub(crate) use executor::{BoxFuture, JobRunner};
 pub(crate) use follow::{follow, page};

@@ -9,6 +9,7 @@ use super::rules::{self, Event};
 use crate::domain::{FailureCode, Job, JobFailure, JobState, Outcome, Progress};
 use crate::joblog::{JobLog, LogSink};
 use crate::time::now_ms;
+use crate::upload::Fence;
 
 /// What changes while the job runs; read as one consistent snapshot.
 #[derive(Debug, Clone)]
@@ -35,6 +36,8 @@ pub(crate) struct JobRecord {
     cut_by_shutdown: std::sync::atomic::AtomicBool,
     status: Mutex<Status>,
     outcome: watch::Sender<Option<Arc<Outcome>>>,
+    /// In a fleet: the run's hold on the job, which its upload is fenced with.
+    fence: std::sync::OnceLock<Arc<dyn Fence>>,
 }
 
 impl JobRecord {
@@ -58,7 +61,18 @@ impl JobRecord {
                 last_activity_at: now,
             }),
             outcome: watch::channel(None).0,
+            fence: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Fences this run's upload with its hold on the fleet's job.
+    pub(crate) fn fence_with(&self, fence: Arc<dyn Fence>) {
+        let _ = self.fence.set(fence);
+    }
+
+    /// The run's hold on the job in a fleet; none for a worker alone.
+    pub(crate) fn fence(&self) -> Option<&dyn Fence> {
+        self.fence.get().map(|f| &**f)
     }
 
     /// Stops the job; the first reason given is the one its failure message names.

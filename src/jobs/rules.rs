@@ -131,6 +131,18 @@ pub(crate) fn give_up_opening(deliveries: u64) -> bool {
     deliveries >= UNREADABLE_AFTER
 }
 
+/// Who holds a fleet job that is marked running, as the worker that received its
+/// message sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// No run holds it (queued, or a document from before runs were recorded).
+    Nobody,
+    /// This very worker process: `active` when it runs the job now.
+    Me { active: bool },
+    /// Another worker process, whose lease is `live` or has expired.
+    Other { live: bool },
+}
+
 /// A fleet's job as a worker finds it when the job's queue message reaches it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Delivered {
@@ -141,6 +153,7 @@ pub(crate) struct Delivered {
     /// Runs this round has started so far (each one on a worker that was then lost,
     /// when the job is not queued).
     pub(crate) runs: u32,
+    pub(crate) holder: Holder,
 }
 
 /// What a worker does with a fleet job's message.
@@ -148,6 +161,15 @@ pub(crate) struct Delivered {
 pub(crate) enum Claim {
     /// Nothing to run: an older round, or the job has finished (cancelled, say).
     Stale,
+    /// Another worker runs it and its lease is live: this is a stale copy of the
+    /// message (it reached a worker that was paused, say). Leave it alone; it comes
+    /// back after the ack wait should that worker really be gone by then.
+    Leased,
+    /// This worker runs it already: a stale copy of its own message.
+    Mine,
+    /// This worker's claim went through although it did not learn so (its answer was
+    /// lost): run it as the attempt it claimed, counting no new run.
+    Adopt { attempt: u32 },
     /// Every run of the round lost its worker: the job ends `worker_lost`.
     WorkerLost { runs: u32 },
     /// Run it here as `attempt`, in `state` (running); `lost` when it was running on
@@ -160,11 +182,23 @@ pub(crate) enum Claim {
 }
 
 /// Claiming in a fleet: a queued job runs as its attempt; a job still marked running
-/// was redelivered because its worker went silent, so it runs again as the next
-/// attempt, until `max_attempts` runs of the round have been started.
+/// is taken over (as the next attempt) only once its worker's lease has expired, until
+/// `max_attempts` runs of the round have been started.
 pub(crate) fn claim(job: Delivered, max_attempts: u32) -> Claim {
     if !job.current_round || job.state.is_finished() {
         return Claim::Stale;
+    }
+    if job.state != JobState::Queued {
+        match job.holder {
+            Holder::Me { active: true } => return Claim::Mine,
+            Holder::Me { active: false } => {
+                return Claim::Adopt {
+                    attempt: job.attempt,
+                };
+            }
+            Holder::Other { live: true } => return Claim::Leased,
+            Holder::Other { live: false } | Holder::Nobody => {}
+        }
     }
     if job.runs >= max_attempts {
         return Claim::WorkerLost { runs: job.runs };

@@ -52,8 +52,11 @@ pub(super) fn upload_failure(
         UploadError::TimedOut => timed_out(limit),
         UploadError::Cancelled => record.cancelled(),
         UploadError::Read(_) | UploadError::Thread(_) => internal(message),
-        UploadError::Store(_) | UploadError::Key(_) | UploadError::Changed => {
-            JobFailure::new(FailureCode::UploadFailed, message)
-        }
+        UploadError::Store(_)
+        | UploadError::Key(_)
+        | UploadError::Changed
+        | UploadError::Contended => JobFailure::new(FailureCode::UploadFailed, message),
+        // Its end is not stored: the run that holds the job now ends it.
+        UploadError::Superseded(_) => JobFailure::new(FailureCode::WorkerLost, message),
     }
 }

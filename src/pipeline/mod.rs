@@ -132,6 +132,7 @@ impl BuildPipeline {
             key: &job.artifact_key,
             file: &prepared.output,
             size,
+            fence: record.fence(),
         };
         let stop = Stop {
             cancel: &record.cancel,

@@ -8,6 +8,7 @@
 //! Any failure or cancellation aborts the multipart upload, because S3 keeps (and bills)
 //! the parts of an upload that is merely dropped.
 
+mod fence;
 mod hash;
 mod multipart;
 mod pool;
@@ -24,6 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::fields::ArtifactKey;
 use crate::domain::s3_target::S3Target;
+
+pub(crate) use self::fence::Fence;
 
 #[derive(Debug, Clone)]
 pub(crate) struct UploadSettings {
@@ -44,6 +47,9 @@ pub(crate) struct UploadTarget<'a> {
     /// The file's size, as the caller found it; a file that changes while it is read
     /// fails the upload (`Changed`).
     pub(crate) size: u64,
+    /// In a fleet: the run's hold on the job, checked before the object is written,
+    /// which is then written only where no newer run's object is ([`fence`]).
+    pub(crate) fence: Option<&'a dyn Fence>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +74,12 @@ pub(crate) enum UploadError {
     Cancelled,
     #[error("the job's time limit passed during the upload")]
     TimedOut,
+    /// Another run of the job holds it now: this one must not write its object.
+    #[error("the upload was not completed: {0}")]
+    Superseded(String),
+    /// The fenced write kept losing to other writers of the key.
+    #[error("other writers kept changing the object while it was written")]
+    Contended,
     /// A reading or hashing thread died: the worker's fault.
     #[error("an upload thread failed: {0}")]
     Thread(String),
@@ -115,17 +127,18 @@ pub(crate) async fn upload_file(
 ) -> Result<Uploaded, UploadError> {
     let size = target.size;
     let part_size = store::part_size_for(size, settings.part_size);
-    let store = store::store_for(target.store, settings, part_size)?;
+    let client = store::store_for(target.store, settings, part_size)?;
     let path = ObjectPath::parse(target.key.as_str())?;
     let attributes = store::content_type_attributes(target.key);
     progress(0, size);
     let object = store::Object {
-        store: &store,
+        store: &client.store,
+        client: &client,
         path: &path,
         attributes: &attributes,
     };
     if size <= part_size {
-        let uploaded = single::put_file(object, target.file, size, stop).await?;
+        let uploaded = single::put_file(object, target.file, size, stop, target.fence).await?;
         progress(size, size);
         return Ok(uploaded);
     }
@@ -134,5 +147,5 @@ pub(crate) async fn upload_file(
         part_size,
         concurrency: settings.concurrency,
     };
-    multipart::upload(object, target.file, parts, &progress, stop).await
+    multipart::upload(object, target.file, parts, &progress, stop, target.fence).await
 }

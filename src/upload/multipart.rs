@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use object_store::{MultipartUpload, ObjectStore, PutMultipartOptions, PutPayload};
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::{PutMultipartOptions, PutPayload};
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::fence::{self, Fence};
 use super::pool::PartPool;
 use super::store::Object;
 use super::{Progress, Stop, UploadError, Uploaded, read};
@@ -37,32 +39,39 @@ pub(super) async fn upload(
     parts: Parts,
     progress: &Progress,
     stop: Stop<'_>,
+    fence: Option<&dyn Fence>,
 ) -> Result<Uploaded, UploadError> {
     let opts = PutMultipartOptions {
         attributes: object.attributes.clone(),
         ..PutMultipartOptions::default()
     };
-    let create = object.store.put_multipart_opts(object.path, opts);
+    let create = object.store.create_multipart_opts(object.path, opts);
     tokio::pin!(create);
-    let mut upload = tokio::select! {
+    let id = tokio::select! {
         created = &mut create => created?,
         err = stop.fired() => {
             // The store may have made the upload already: give the answer a moment,
             // and abort what it made; a silent store gets no more than that.
-            if let Ok(Ok(mut made)) = tokio::time::timeout(AFTER_STOP, create).await {
-                let _ = tokio::time::timeout(AFTER_STOP, made.abort()).await;
+            if let Ok(Ok(made)) = tokio::time::timeout(AFTER_STOP, create).await {
+                let _ = tokio::time::timeout(AFTER_STOP, object.store.abort_multipart(object.path, &made)).await;
             }
             return Err(err);
         }
     };
-    let result = send_parts(upload.as_mut(), file.to_owned(), parts, progress, stop).await;
+    let result: Result<Uploaded, UploadError> = async {
+        let (part_ids, uploaded) =
+            send_parts(object, &id, file.to_owned(), parts, progress, stop).await?;
+        complete(object, &id, part_ids, fence, stop).await?;
+        Ok(uploaded)
+    }
+    .await;
     if let Err(err) = &result {
         let limit = if err.is_stop() {
             AFTER_STOP
         } else {
             ABORT_LIMIT
         };
-        match tokio::time::timeout(limit, upload.abort()).await {
+        match tokio::time::timeout(limit, object.store.abort_multipart(object.path, &id)).await {
             Ok(Ok(())) => {}
             Ok(Err(abort)) => tracing::warn!("aborting the multipart upload failed: {abort}"),
             Err(_) => tracing::warn!(
@@ -74,17 +83,59 @@ pub(super) async fn upload(
     result
 }
 
+/// Completes the upload: plainly, or under the fence, create-only ([`fence`]).
+async fn complete(
+    object: Object<'_>,
+    id: &str,
+    part_ids: Vec<PartId>,
+    fence: Option<&dyn Fence>,
+    stop: Stop<'_>,
+) -> Result<(), UploadError> {
+    let id = id.to_owned();
+    let completing = async {
+        let Some(fence) = fence else {
+            object
+                .store
+                .complete_multipart(object.path, &id, part_ids)
+                .await?;
+            return Ok(());
+        };
+        let create_only = object.client.with_header("if-none-match", "*")?;
+        let expected = fence::multipart_etag(&part_ids);
+        let write = || {
+            let (store, path, id, part_ids) = (
+                Arc::clone(&create_only),
+                object.path.clone(),
+                id.clone(),
+                part_ids.clone(),
+            );
+            async move { store.complete_multipart(&path, &id, part_ids).await.map(drop) }
+        };
+        fence::fenced(object, fence, |etag| expected.as_deref() == Some(etag), write).await
+    };
+    tokio::select! {
+        completed = completing => completed,
+        err = stop.fired() => Err(err),
+    }
+}
+
 async fn send_parts(
-    upload: &mut dyn MultipartUpload,
+    object: Object<'_>,
+    id: &str,
     file: PathBuf,
     parts: Parts,
     progress: &Progress,
     stop: Stop<'_>,
-) -> Result<Uploaded, UploadError> {
+) -> Result<(Vec<PartId>, Uploaded), UploadError> {
     let mut feeder = Feeder::start(file, parts)?;
     let mut in_flight = JoinSet::new();
+    let target = PartTarget {
+        store: Arc::clone(object.store),
+        path: object.path.clone(),
+        id: id.to_owned(),
+    };
     let sent = send_all(
-        upload,
+        &target,
         &mut feeder.parts,
         &mut in_flight,
         parts,
@@ -92,8 +143,8 @@ async fn send_parts(
         stop,
     )
     .await;
-    let done = match sent {
-        Ok(done) => done,
+    let (done, part_ids) = match sent {
+        Ok(sent) => sent,
         Err(err) => {
             feeder.stop();
             drain(&mut in_flight, stop, err.is_stop()).await;
@@ -105,17 +156,21 @@ async fn send_parts(
     if read != parts.size || done != parts.size {
         return Err(UploadError::Changed);
     }
-    tokio::select! {
-        completed = upload.complete() => { completed?; }
-        err = stop.fired() => return Err(err),
-    }
-    Ok(Uploaded {
+    let uploaded = Uploaded {
         size: parts.size,
         sha256,
-    })
+    };
+    Ok((part_ids, uploaded))
 }
 
-type PartRequests = JoinSet<Result<u64, object_store::Error>>;
+/// Where the parts go: owned, so each part's request can run as a task of its own.
+struct PartTarget {
+    store: Arc<object_store::aws::AmazonS3>,
+    path: object_store::path::Path,
+    id: String,
+}
+
+type PartRequests = JoinSet<Result<(usize, PartId, u64), object_store::Error>>;
 
 /// Lets the part requests under way end before the upload is aborted: a part that is
 /// still sending could land after the abort, and S3 would keep it. They are bounded by
@@ -136,37 +191,47 @@ async fn drain(in_flight: &mut PartRequests, stop: Stop<'_>, stopped: bool) {
 }
 
 /// Sends parts as the reader hands them over, at most `concurrency` at once, until all
-/// are acknowledged. Returns the bytes the store acknowledged.
+/// are acknowledged. Returns the bytes the store acknowledged and the parts, in order.
 async fn send_all(
-    upload: &mut dyn MultipartUpload,
+    target: &PartTarget,
     parts_rx: &mut mpsc::Receiver<Bytes>,
     in_flight: &mut PartRequests,
     parts: Parts,
     progress: &Progress,
     stop: Stop<'_>,
-) -> Result<u64, UploadError> {
+) -> Result<(u64, Vec<PartId>), UploadError> {
     let mut done = 0u64;
     let mut input_open = true;
+    let mut part_ids: Vec<Option<PartId>> = Vec::new();
     loop {
         tokio::select! {
             biased;
             // Only while work remains; once all is sent, `else` ends the loop.
             err = stop.fired(), if input_open || !in_flight.is_empty() => return Err(err),
             Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
-                done += joined??;
+                let (index, part_id, len) = joined??;
+                part_ids[index] = Some(part_id);
+                done += len;
                 progress(done, parts.size);
             }
             part = parts_rx.recv(), if input_open && in_flight.len() < parts.concurrency => match part {
                 Some(part) => {
                     let len = part.len() as u64;
-                    let request = upload.put_part(PutPayload::from(part));
-                    in_flight.spawn(async move { request.await.map(|()| len) });
+                    let index = part_ids.len();
+                    part_ids.push(None);
+                    let (store, path, id) = (Arc::clone(&target.store), target.path.clone(), target.id.clone());
+                    in_flight.spawn(async move {
+                        let part_id = store.put_part(&path, &id, index, PutPayload::from(part)).await?;
+                        Ok((index, part_id, len))
+                    });
                 }
                 None => input_open = false,
             },
-            else => return Ok(done),
+            else => break,
         }
     }
+    let part_ids = part_ids.into_iter().collect::<Option<Vec<_>>>().ok_or(UploadError::Changed)?;
+    Ok((done, part_ids))
 }
 
 /// The blocking side of one upload: the part buffers, the reading and hashing threads,

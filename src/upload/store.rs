@@ -1,8 +1,10 @@
 //! The object store client of one job, and the names and sizes it is used with.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::aws::{AmazonS3, AmazonS3Builder};
+use reqwest::header::{HeaderMap, HeaderValue};
 use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, AttributeValue, Attributes, ClientOptions, RetryConfig};
 
@@ -17,7 +19,9 @@ pub(super) const MIB: u64 = 1024 * 1024;
 /// The object being written: a store, its path there and the attributes it gets.
 #[derive(Clone, Copy)]
 pub(super) struct Object<'a> {
-    pub(super) store: &'a AmazonS3,
+    pub(super) store: &'a Arc<AmazonS3>,
+    /// Makes clients of the same store for conditional requests.
+    pub(super) client: &'a Client,
     pub(super) path: &'a ObjectPath,
     pub(super) attributes: &'a Attributes,
 }
@@ -36,12 +40,40 @@ pub(super) fn content_type_attributes(key: &ArtifactKey) -> Attributes {
     )])
 }
 
+/// A job's store: its client, and how to make more of them.
+pub(super) struct Client {
+    pub(super) store: Arc<AmazonS3>,
+    builder: AmazonS3Builder,
+    options: ClientOptions,
+}
+
+impl Client {
+    /// The same store, with `header` on every request (signed with it): object_store
+    /// takes no conditions on a delete or a multipart completion, so a client whose
+    /// every request carries the condition makes them.
+    pub(super) fn with_header(
+        &self,
+        header: &'static str,
+        value: &str,
+    ) -> Result<Arc<AmazonS3>, object_store::Error> {
+        let value = HeaderValue::from_str(value).map_err(|e| object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(e),
+        })?;
+        let headers = HeaderMap::from_iter([(reqwest::header::HeaderName::from_static(header), value)]);
+        let options = self.options.clone().with_default_headers(headers);
+        Ok(Arc::new(
+            self.builder.clone().with_client_options(options).build()?,
+        ))
+    }
+}
+
 /// One store client per job: endpoint, credentials and bucket come with the job.
 pub(super) fn store_for(
     target: &S3Target,
     settings: &UploadSettings,
     part_size: u64,
-) -> Result<AmazonS3, UploadError> {
+) -> Result<Client, UploadError> {
     // A request carries at most one part: give it time for a whole part at a slow
     // 1 MiB/s on top of a fixed allowance, so big parts are not cut off mid-flight.
     let request_timeout = Duration::from_secs(60 + part_size / MIB);
@@ -59,7 +91,7 @@ pub(super) fn store_for(
         retry_timeout: Duration::from_secs(120),
         ..RetryConfig::default()
     };
-    Ok(AmazonS3Builder::new()
+    let builder = AmazonS3Builder::new()
         .with_endpoint(target.endpoint())
         .with_region(target.region())
         .with_bucket_name(target.bucket())
@@ -71,9 +103,12 @@ pub(super) fn store_for(
         // SHA-256 pass over every byte. Over plain HTTP the signature is the only check
         // of the body, so it is signed unless the operator says otherwise.
         .with_unsigned_payload(settings.unsigned_payload.unwrap_or(target.use_tls()))
-        .with_client_options(client)
-        .with_retry(retry)
-        .build()?)
+        .with_retry(retry);
+    Ok(Client {
+        store: Arc::new(builder.clone().with_client_options(client.clone()).build()?),
+        builder,
+        options: client,
+    })
 }
 
 #[cfg(test)]

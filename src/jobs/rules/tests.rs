@@ -119,6 +119,7 @@ fn claim_table() {
         current_round,
         attempt: 1,
         runs,
+        holder: Holder::Nobody,
     };
     assert_eq!(
         claim(job(Queued, true, 0), 3),
@@ -154,6 +155,52 @@ fn claim_table() {
     );
 }
 
+#[test]
+fn a_running_job_is_taken_over_only_once_its_lease_expired() {
+    let running = |holder| Delivered {
+        state: Running,
+        current_round: true,
+        attempt: 2,
+        runs: 2,
+        holder,
+    };
+    // A paused worker's stale copy of the message: the holder is alive.
+    assert_eq!(
+        claim(running(Holder::Other { live: true }), 2),
+        Claim::Leased
+    );
+    // Even with no attempts left: a live holder means nobody was lost.
+    assert_eq!(
+        claim(running(Holder::Other { live: true }), 1),
+        Claim::Leased
+    );
+    assert_eq!(
+        claim(running(Holder::Other { live: false }), 3),
+        Claim::Run {
+            attempt: 3,
+            state: Running,
+            lost: true
+        }
+    );
+    assert_eq!(
+        claim(running(Holder::Other { live: false }), 2),
+        Claim::WorkerLost { runs: 2 }
+    );
+    assert_eq!(claim(running(Holder::Me { active: true }), 2), Claim::Mine);
+    assert_eq!(
+        claim(running(Holder::Me { active: false }), 2),
+        Claim::Adopt { attempt: 2 }
+    );
+    // A queued job has no holder to respect.
+    let queued = Delivered {
+        state: Queued,
+        runs: 0,
+        attempt: 1,
+        ..running(Holder::Other { live: true })
+    };
+    assert!(matches!(claim(queued, 2), Claim::Run { attempt: 1, .. }));
+}
+
 /// One job id, as a fleet's status document or a worker's registry holds it.
 #[derive(Debug, Clone)]
 struct Model {
@@ -169,7 +216,7 @@ struct Model {
 enum Op {
     Submit { same: bool },
     Event(Event),
-    Claim { current_round: bool },
+    Claim { current_round: bool, holder: Holder },
     Cancel,
     Tick(u64),
 }
@@ -194,7 +241,16 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         any::<bool>().prop_map(|same| Op::Submit { same }),
         event.prop_map(Op::Event),
-        any::<bool>().prop_map(|current_round| Op::Claim { current_round }),
+        (any::<bool>(), 0u8..5).prop_map(|(current_round, h)| Op::Claim {
+            current_round,
+            holder: match h {
+                0 => Holder::Nobody,
+                1 => Holder::Me { active: true },
+                2 => Holder::Me { active: false },
+                3 => Holder::Other { live: true },
+                _ => Holder::Other { live: false },
+            }
+        }),
         Just(Op::Cancel),
         (0u64..1_500).prop_map(Op::Tick),
     ]
@@ -236,15 +292,25 @@ impl Model {
                     self.set(state);
                 }
             }
-            Op::Claim { current_round } => {
+            Op::Claim {
+                current_round,
+                holder,
+            } => {
                 let queued = Delivered {
                     state: self.state,
                     current_round,
                     attempt: self.attempt,
                     runs: self.runs,
+                    holder,
                 };
                 match claim(queued, MAX_ATTEMPTS) {
-                    Claim::Stale => {}
+                    Claim::Stale | Claim::Mine => {}
+                    Claim::Leased => {
+                        assert_eq!(holder, Holder::Other { live: true }, "only a live lease is respected");
+                    }
+                    Claim::Adopt { attempt } => {
+                        assert_eq!(attempt, self.attempt, "adopting keeps the attempt");
+                    }
                     Claim::WorkerLost { runs } => {
                         assert_eq!(runs, MAX_ATTEMPTS);
                         let state = next(self.state, Event::Fail(FailureCode::WorkerLost))

@@ -1,0 +1,170 @@
+//! Leases: each worker process keeps a record in the fleet's workers bucket, written
+//! again every third of the lease and dropped by NATS itself once the lease passes
+//! unrenewed (the bucket's maximum age). A job marked running is taken over only when
+//! the lease of the process that runs it is gone: a worker that was paused, or cut off
+//! from NATS, for longer than the lease loses its jobs; one that merely received a
+//! stale copy of a job's message does not take it from a live worker.
+//!
+//! The lease lives on NATS's clock alone (the record's age), so clocks that differ
+//! between hosts do not matter. It is the process's, not the worker id's: a worker
+//! restarted under the same id holds none of its predecessor's jobs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv, stream};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::names::{Names, key};
+use super::{ClusterError, ClusterSettings, ClusterStartError};
+use crate::time::now_ms;
+
+/// How long a lease lasts unrenewed: the fleet's ack wait, the time after which a
+/// silent worker's job is delivered to another worker anyway.
+pub(super) fn lease_for(settings: &ClusterSettings) -> Duration {
+    settings.ack_wait.max(Duration::from_secs(1))
+}
+
+/// The workers bucket's stream, made by hand like the status bucket's: one record per
+/// worker, gone `lease` after its last renewal, read from the stream's leader.
+pub(super) fn workers_stream(names: &Names, settings: &ClusterSettings) -> stream::Config {
+    let bucket = names.workers_bucket();
+    stream::Config {
+        name: format!("KV_{bucket}"),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        max_age: lease_for(settings),
+        allow_rollup: true,
+        allow_direct: false,
+        discard: stream::DiscardPolicy::Old,
+        num_replicas: settings.replicas,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    }
+}
+
+/// A worker's record.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Record {
+    instance: String,
+    renewed_at: u64,
+}
+
+pub(super) struct Leases {
+    js: jetstream::Context,
+    kv: kv::Store,
+    config: stream::Config,
+    worker_id: String,
+    /// This process: unique per start.
+    instance: String,
+    lease: Duration,
+}
+
+impl Leases {
+    /// Finds or creates the workers bucket and takes this process's lease.
+    pub(super) async fn open(
+        js: &jetstream::Context,
+        names: &Names,
+        settings: &ClusterSettings,
+    ) -> Result<Arc<Self>, ClusterStartError> {
+        let bucket = names.workers_bucket();
+        let setup = |e: &dyn std::fmt::Display| {
+            ClusterStartError::setup(format!("bucket {bucket}"), &settings.urls, e)
+        };
+        let config = workers_stream(names, settings);
+        js.get_or_create_stream(config.clone())
+            .await
+            .map_err(|e| setup(&e))?;
+        let kv = js.get_key_value(&bucket).await.map_err(|e| setup(&e))?;
+        let leases = Arc::new(Self {
+            js: js.clone(),
+            kv,
+            config,
+            worker_id: settings.worker_id.clone(),
+            instance: nuid::next().to_string(),
+            lease: lease_for(settings),
+        });
+        leases.renew().await.map_err(|e| setup(&e))?;
+        Ok(leases)
+    }
+
+    pub(super) fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Writes this process's record again; recreates the bucket should it be gone.
+    async fn renew(&self) -> Result<(), ClusterError> {
+        let record = Record {
+            instance: self.instance.clone(),
+            renewed_at: now_ms(),
+        };
+        let value = serde_json::to_vec(&record).expect("a lease serializes");
+        let put = || self.kv.put(key(&self.worker_id), value.clone().into());
+        if put().await.is_ok() {
+            return Ok(());
+        }
+        self.js
+            .get_or_create_stream(self.config.clone())
+            .await
+            .map_err(|e| ClusterError::nats("recreating the workers bucket", e))?;
+        put()
+            .await
+            .map(drop)
+            .map_err(|e| ClusterError::nats("renewing this worker's lease", e))
+    }
+
+    /// Whether the process `instance` of worker `worker` holds a live lease.
+    pub(super) async fn live(&self, worker: &str, instance: &str) -> Result<bool, ClusterError> {
+        let entry = self
+            .kv
+            .entry(key(worker))
+            .await
+            .map_err(|e| ClusterError::nats("reading a worker's lease", e))?;
+        Ok(entry.is_some_and(|entry| {
+            entry.operation == kv::Operation::Put
+                && serde_json::from_slice::<Record>(&entry.value)
+                    .is_ok_and(|record| record.instance == instance)
+        }))
+    }
+
+    /// Renews the lease every third of it until `abandon`, then gives it up, so the
+    /// fleet need not wait out the lease of a worker that stopped cleanly.
+    pub(super) fn keep(self: &Arc<Self>, tasks: &TaskTracker, abandon: CancellationToken) {
+        let leases = Arc::clone(self);
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(leases.lease / 3);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = abandon.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                if let Err(e) = leases.renew().await {
+                    tracing::warn!("this worker's lease was not renewed: {e}");
+                }
+            }
+            if let Err(e) = leases.kv.delete(key(&leases.worker_id)).await {
+                tracing::debug!("giving up this worker's lease: {e}");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_is_the_fleets_ack_wait_and_nats_ends_it() {
+        let settings = crate::cluster::setup::tests::settings();
+        let config = workers_stream(&Names::new("fleet"), &settings);
+        assert_eq!(config.name, "KV_fleet_workers");
+        assert_eq!(config.subjects, ["$KV.fleet_workers.>"]);
+        assert_eq!(config.max_age, settings.ack_wait);
+        assert_eq!(config.max_messages_per_subject, 1);
+        assert!(!config.allow_direct, "no reads from a lagging replica");
+    }
+}

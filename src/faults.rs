@@ -46,7 +46,9 @@ fn parse(spec: &str) -> HashMap<String, (u64, u64)> {
 pub(crate) fn point(name: &str) {
     let Some(armed) = armed() else { return };
     let stop = {
-        let mut armed = armed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut armed = armed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match armed.get_mut(name) {
             Some((hits, at)) => {
                 *hits += 1;
@@ -56,7 +58,10 @@ pub(crate) fn point(name: &str) {
         }
     };
     if stop {
-        tracing::warn!(fault_point = name, "fault point reached: stopping this process");
+        tracing::warn!(
+            fault_point = name,
+            "fault point reached: stopping this process"
+        );
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
         tracing::warn!(fault_point = name, "resumed after the fault point");
     }

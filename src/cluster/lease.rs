@@ -1,5 +1,5 @@
 //! Leases: each worker process keeps a record in the fleet's workers bucket, written
-//! again every third of the lease and dropped by NATS itself once the lease passes
+//! again every sixth of the lease and dropped by NATS itself once the lease passes
 //! unrenewed (the bucket's maximum age). A job marked running is taken over only when
 //! the lease of the process that runs it is gone: a worker that was paused, or cut off
 //! from NATS, for longer than the lease loses its jobs; one that merely received a
@@ -21,10 +21,19 @@ use super::names::{Names, key};
 use super::{ClusterError, ClusterSettings, ClusterStartError};
 use crate::time::now_ms;
 
-/// How long a lease lasts unrenewed: the fleet's ack wait, the time after which a
-/// silent worker's job is delivered to another worker anyway.
+/// How long a lease lasts unrenewed: twice the fleet's ack wait. A worker silent for
+/// longer than the ack wait has its job's message delivered to another worker, which
+/// leaves it while the lease lives: a worker back within the lease carries on, and only
+/// one silent for longer loses its jobs.
 pub(super) fn lease_for(settings: &ClusterSettings) -> Duration {
-    settings.ack_wait.max(Duration::from_secs(1))
+    settings.ack_wait.max(Duration::from_secs(1)) * 2
+}
+
+/// How often a lease is renewed: as often as a running job's message is acknowledged
+/// as in progress, so a pause that costs a worker its lease surely costs it the
+/// message too.
+fn renew_every(lease: Duration) -> Duration {
+    lease / 6
 }
 
 /// The workers bucket's stream, made by hand like the status bucket's: one record per
@@ -130,12 +139,12 @@ impl Leases {
         }))
     }
 
-    /// Renews the lease every third of it until `abandon`, then gives it up, so the
+    /// Renews the lease every sixth of it until `abandon`, then gives it up, so the
     /// fleet need not wait out the lease of a worker that stopped cleanly.
     pub(super) fn keep(self: &Arc<Self>, tasks: &TaskTracker, abandon: CancellationToken) {
         let leases = Arc::clone(self);
         tasks.spawn(async move {
-            let mut tick = tokio::time::interval(leases.lease / 3);
+            let mut tick = tokio::time::interval(renew_every(leases.lease));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
@@ -163,7 +172,8 @@ mod tests {
         let config = workers_stream(&Names::new("fleet"), &settings);
         assert_eq!(config.name, "KV_fleet_workers");
         assert_eq!(config.subjects, ["$KV.fleet_workers.>"]);
-        assert_eq!(config.max_age, settings.ack_wait);
+        assert_eq!(config.max_age, settings.ack_wait * 2);
+        assert!(renew_every(config.max_age) <= settings.ack_wait / 3);
         assert_eq!(config.max_messages_per_subject, 1);
         assert!(!config.allow_direct, "no reads from a lagging replica");
     }

@@ -222,7 +222,8 @@ impl Run {
                 .mirror
                 .logs
                 .publish(&self.claim.id, &self.claim.run.id, &slice.lines)
-                .await {
+                .await
+            {
                 tracing::debug!("log lines not stored, retrying: {e}");
                 if self.mirror.abandon.is_cancelled() {
                     return;

@@ -89,7 +89,9 @@ impl Taker {
                 Ok(Taken::Leave) => {
                     // A live run holds the job: this copy of its message is left as
                     // it is, neither acknowledged nor handed back.
-                    tracing::info!("the job is held by a live run; leaving this copy of its message");
+                    tracing::info!(
+                        "the job is held by a live run; leaving this copy of its message"
+                    );
                 }
                 Err(e) => {
                     tracing::warn!("cannot claim the job: {e}");
@@ -148,7 +150,12 @@ impl Taker {
         let store = &self.mirror.store;
         let mine = self.mirror.leases.instance().to_owned();
         let lease = self.holders_lease(id, &mine).await?;
-        let log_end = self.mirror.logs.log_end(id).await?.map_or(0, |(_, next)| next);
+        let log_end = self
+            .mirror
+            .logs
+            .log_end(id)
+            .await?
+            .map_or(0, |(_, next)| next);
         let active = self.mirror.active.contains_key(id);
         let run_id = nuid::next().to_string();
         let decide = |doc: Option<&StoredJob>| {
@@ -187,7 +194,11 @@ impl Taker {
                     return Ok((Decision::Lost, Some(next)));
                 }
                 Claim::Adopt { attempt } => (attempt, false),
-                Claim::Run { attempt, state, lost } => {
+                Claim::Run {
+                    attempt,
+                    state,
+                    lost,
+                } => {
                     next.runs += 1;
                     next.view.state = state;
                     (attempt, lost)
@@ -241,7 +252,9 @@ impl Taker {
                 "the job's worker was lost (its lease expired); taking the job over"
             );
         }
-        Ok(Taken::Run(Box::new(self.started(id, round, doc, revision).await)))
+        Ok(Taken::Run(Box::new(
+            self.started(id, round, doc, revision).await,
+        )))
     }
 
     /// The lease of the process that holds the job, when that is another process.
@@ -276,7 +289,9 @@ impl Taker {
             match self.mirror.store.load(id).await {
                 Ok(Some((doc, revision))) if doc.held_by(run_id) => {
                     tracing::info!("the claim went through although its answer was lost");
-                    return Ok(Taken::Run(Box::new(self.started(id, round, doc, revision).await)));
+                    return Ok(Taken::Run(Box::new(
+                        self.started(id, round, doc, revision).await,
+                    )));
                 }
                 Ok(_) => return Err(error),
                 Err(_) => tokio::time::sleep(RETRY_AFTER).await,

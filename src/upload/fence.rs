@@ -100,7 +100,9 @@ async fn current(object: Object<'_>) -> Result<Current, UploadError> {
 /// `DELETE` with `If-Match`: object_store's delete takes no options, so it goes
 /// through a client of the same store whose every request carries the header.
 async fn delete_if_match(object: Object<'_>, etag: &str) -> Result<(), object_store::Error> {
-    let store = object.client.with_header("if-match", &format!("\"{etag}\""))?;
+    let store = object
+        .client
+        .with_header("if-match", &format!("\"{etag}\""))?;
     store.delete(object.path).await
 }
 
@@ -121,7 +123,11 @@ pub(super) fn multipart_etag(parts: &[PartId]) -> Option<String> {
     for part in parts {
         md5s.extend(hex::decode(unquoted(&part.content_id)).ok()?);
     }
-    Some(format!("{}-{}", hex::encode(Md5::digest(&md5s)), parts.len()))
+    Some(format!(
+        "{}-{}",
+        hex::encode(Md5::digest(&md5s)),
+        parts.len()
+    ))
 }
 
 #[cfg(test)]

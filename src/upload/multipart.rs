@@ -94,6 +94,7 @@ async fn complete(
     let id = id.to_owned();
     let completing = async {
         let Some(fence) = fence else {
+            crate::faults::point("before_complete");
             object
                 .store
                 .complete_multipart(object.path, &id, part_ids)
@@ -109,9 +110,20 @@ async fn complete(
                 id.clone(),
                 part_ids.clone(),
             );
-            async move { store.complete_multipart(&path, &id, part_ids).await.map(drop) }
+            async move {
+                store
+                    .complete_multipart(&path, &id, part_ids)
+                    .await
+                    .map(drop)
+            }
         };
-        fence::fenced(object, fence, |etag| expected.as_deref() == Some(etag), write).await
+        fence::fenced(
+            object,
+            fence,
+            |etag| expected.as_deref() == Some(etag),
+            write,
+        )
+        .await
     };
     tokio::select! {
         completed = completing => completed,
@@ -230,7 +242,10 @@ async fn send_all(
             else => break,
         }
     }
-    let part_ids = part_ids.into_iter().collect::<Option<Vec<_>>>().ok_or(UploadError::Changed)?;
+    let part_ids = part_ids
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or(UploadError::Changed)?;
     Ok((done, part_ids))
 }
 

@@ -29,14 +29,26 @@ pub(super) async fn put_file(
             ..PutOptions::default()
         };
         let payload = PutPayload::from(data.clone());
-        async move { object.store.put_opts(object.path, payload, opts).await.map(drop) }
+        async move {
+            object
+                .store
+                .put_opts(object.path, payload, opts)
+                .await
+                .map(drop)
+        }
     };
     let writing = async {
         match fence {
             None => Ok(put(PutMode::Overwrite).await?),
             Some(fence) => {
                 let expected = fence::single_etag(&data);
-                fence::fenced(object, fence, |etag| etag == expected, || put(PutMode::Create)).await
+                fence::fenced(
+                    object,
+                    fence,
+                    |etag| etag == expected,
+                    || put(PutMode::Create),
+                )
+                .await
             }
         }
     };

@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::aws::{AmazonS3, AmazonS3Builder};
-use reqwest::header::{HeaderMap, HeaderValue};
 use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, AttributeValue, Attributes, ClientOptions, RetryConfig};
+use reqwest::header::{HeaderMap, HeaderValue};
 
 use super::{UploadError, UploadSettings};
 use crate::domain::fields::ArtifactKey;
@@ -60,7 +60,8 @@ impl Client {
             store: "S3",
             source: Box::new(e),
         })?;
-        let headers = HeaderMap::from_iter([(reqwest::header::HeaderName::from_static(header), value)]);
+        let headers =
+            HeaderMap::from_iter([(reqwest::header::HeaderName::from_static(header), value)]);
         let options = self.options.clone().with_default_headers(headers);
         Ok(Arc::new(
             self.builder.clone().with_client_options(options).build()?,
@@ -105,7 +106,12 @@ pub(super) fn store_for(
         .with_unsigned_payload(settings.unsigned_payload.unwrap_or(target.use_tls()))
         .with_retry(retry);
     Ok(Client {
-        store: Arc::new(builder.clone().with_client_options(client.clone()).build()?),
+        store: Arc::new(
+            builder
+                .clone()
+                .with_client_options(client.clone())
+                .build()?,
+        ),
         builder,
         options: client,
     })

@@ -2,132 +2,18 @@
 //! stopped and started again, a NATS node lost, NATS missing at start-up. And the
 //! job's secrets, which must never rest in NATS in clear.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use serde_json::Value;
-use tokio::process::Child;
 
-use crate::support::fleet::cluster_worker;
-use crate::support::helpers::{fake_isocreator, job};
+use crate::support::fleet::{Process, cluster_worker};
+use crate::support::helpers::job;
 use crate::support::nats::{FLEET_KEY, NatsCluster, NatsServer};
 use crate::support::s3::start_s3;
-use crate::support::worker::{corebuild, wait_for_address};
-
-/// A worker as its own process, so it can be killed with SIGKILL.
-struct Process {
-    child: Child,
-    url: String,
-    client: reqwest::Client,
-}
-
-impl Process {
-    async fn start(
-        nats: &str,
-        id: &str,
-        workdir: &Path,
-        mode: &str,
-        extra: &[(&str, &str)],
-    ) -> Self {
-        let command = fake_isocreator(mode);
-        let work = workdir.join("work");
-        let mut env = vec![
-            ("COREBUILD_BIND", "127.0.0.1"),
-            ("COREBUILD_PORT", "0"),
-            ("COREBUILD_WORKDIR", work.to_str().unwrap()),
-            ("COREBUILD_NATS_URL", nats),
-            ("COREBUILD_CLUSTER_KEY", FLEET_KEY),
-            ("COREBUILD_WORKER_ID", id),
-            ("COREBUILD_MAX_CONCURRENCY", "1"),
-            ("COREBUILD_NATS_ACK_WAIT_SECS", "3"),
-            ("ISO_CREATOR_COMMAND", command.as_str()),
-        ];
-        env.extend_from_slice(extra);
-        let mut child = corebuild(&env).spawn().unwrap();
-        let (address, _log) = wait_for_address(&mut child).await;
-        Self {
-            child,
-            url: format!("http://{address}"),
-            client: reqwest::Client::new(),
-        }
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id().unwrap() as i32)
-    }
-
-    async fn submit_async(&self, job: &Value) -> reqwest::Response {
-        self.client
-            .post(format!("{}/corebuild/v1/jobs/baseos-image", self.url))
-            .header("Prefer", "respond-async")
-            .json(&serde_json::json!({ "job": job }))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.client
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// Polls the job's status until `ready` holds.
-    async fn wait_for(&self, id: &str, limit: Duration, ready: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + limit;
-        loop {
-            let status = self.get(&format!("/corebuild/v1/jobs/{id}")).await;
-            if ready(&status) {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "job {id} never got there: {status}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// The pid the fleet builder printed in the job's log.
-    async fn builder_pid(&self, id: &str) -> Pid {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let page = self.get(&format!("/corebuild/v1/jobs/{id}/logs")).await;
-            let pid = page["lines"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find_map(|l| {
-                    l["text"]
-                        .as_str()?
-                        .strip_prefix("builder pid ")?
-                        .parse::<i32>()
-                        .ok()
-                });
-            if let Some(pid) = pid {
-                return Pid::from_raw(pid);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no builder pid in the log: {page}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn kill_9(&mut self) {
-        kill(self.pid(), Signal::SIGKILL).unwrap();
-        self.child.wait().await.unwrap();
-    }
-}
+use crate::support::worker::corebuild;
 
 fn alive(pid: Pid) -> bool {
     kill(pid, None).is_ok()

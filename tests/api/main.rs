@@ -14,6 +14,7 @@ mod cli_limits;
 mod cluster;
 mod cluster_failures;
 mod config;
+mod fleet_fencing;
 mod fleet_healing;
 mod fleet_joining;
 mod health;

@@ -306,7 +306,11 @@ impl Model {
                 match claim(queued, MAX_ATTEMPTS) {
                     Claim::Stale | Claim::Mine => {}
                     Claim::Leased => {
-                        assert_eq!(holder, Holder::Other { live: true }, "only a live lease is respected");
+                        assert_eq!(
+                            holder,
+                            Holder::Other { live: true },
+                            "only a live lease is respected"
+                        );
                     }
                     Claim::Adopt { attempt } => {
                         assert_eq!(attempt, self.attempt, "adopting keeps the attempt");

@@ -40,9 +40,52 @@ pub async fn start_moto() -> MotoServer {
 }
 
 impl MotoServer {
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+
+    /// moto takes unsigned requests: plain HTTP is enough to look inside.
+    pub async fn create_bucket(&self, bucket: &str) {
+        let answer = reqwest::Client::new()
+            .put(self.url(bucket))
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success(), "{}", answer.status());
+    }
+
+    /// The SHA-256 of the object at `key`, or `None` when there is none.
+    pub async fn object_sha256(&self, bucket: &str, key: &str) -> Option<String> {
+        use sha2::Digest;
+        let answer = reqwest::get(self.url(&format!("{bucket}/{key}")))
+            .await
+            .unwrap();
+        if answer.status() == reqwest::StatusCode::NOT_FOUND {
+            return None;
+        }
+        let body = answer.error_for_status().unwrap().bytes().await.unwrap();
+        Some(hex::encode(sha2::Sha256::digest(&body)))
+    }
+
+    /// Multipart uploads begun and neither completed nor aborted.
+    pub async fn incomplete_uploads(&self, bucket: &str) -> usize {
+        let listing = reqwest::get(self.url(&format!("{bucket}?uploads")))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        listing.matches("<Upload>").count()
+    }
+
     pub fn descriptor(&self, bucket: &str) -> Value {
+        self.descriptor_via(self.port, bucket)
+    }
+
+    /// The descriptor with another endpoint in front of this server (a proxy).
+    pub fn descriptor_via(&self, port: u16, bucket: &str) -> Value {
         json!({
-            "endpoint": format!("127.0.0.1:{}", self.port),
+            "endpoint": format!("127.0.0.1:{port}"),
             "accessKey": "moto-key",
             "accessSecret": "moto-secret-4c3d",
             "bucketName": bucket,

@@ -8,6 +8,7 @@
 //! `SIGCONT`. For tests only: unset (the default), a point costs one atomic load.
 //!
 //! The points, in the order a fleet job meets them:
+//! - `before_claim`: a worker holds a copy of the job's message, not yet claimed;
 //! - `after_claim`: the job is claimed (its status says running here), the build has
 //!   not started;
 //! - `before_complete`: the fleet confirmed this run's hold, the artifact's last write

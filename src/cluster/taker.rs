@@ -75,6 +75,7 @@ impl Taker {
             Err(reason) => return self.unopened(message, delivered, reason).await,
         };
         let span = tracing::info_span!("job", job_id = %opened.id, round = opened.round);
+        crate::faults::point("before_claim");
         async move {
             match self.claim(&opened.id, opened.round).await {
                 Ok(Taken::Run(claimed)) => {

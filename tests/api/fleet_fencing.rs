@@ -248,3 +248,92 @@ async fn a_completion_delivered_late_never_replaces_the_artifact_of_the_run_that
     observer.check();
     a.stop_and_log().await;
 }
+
+/// Invariant 3: the worker running a job freezes for longer than the ack wait (3 s) but
+/// not its lease (6 s). The job's message goes to the other worker, which freezes too,
+/// right before it claims, holding that copy (as a paused VM holds what reached it).
+/// The first comes back and carries on; when the second comes back, the job's holder
+/// is alive: it leaves the job alone. One run, attempt 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_copy_of_a_live_jobs_message_never_takes_the_job_back() {
+    let rig = Rig::new().await;
+    let holder = rig.worker("hb", 8.0, 4096, "").await;
+    assert_eq!(holder.submit_async(&rig.job("leased")).await.status(), 202);
+    holder
+        .wait_for("leased", Duration::from_secs(20), |s| s["state"] == "running")
+        .await;
+    let other = rig.worker("ha", 8.0, 4096, "before_claim").await;
+    let observer = Observer::watch(&other.url, "leased");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    holder.pause();
+    other.wait_stopped(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    holder.resume();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    other.resume();
+
+    let done = holder
+        .wait_for("leased", Duration::from_secs(30), |s| s["state"] == "succeeded")
+        .await;
+    assert_eq!(done["attempt"], 1, "never taken over: {done}");
+    assert_eq!(done["workerId"], "hb");
+    assert_eq!(rig.runs().len(), 1, "one run");
+    rig.check_succeeded(&holder, "leased").await;
+    observer.check();
+    let log = other.stop_and_log().await;
+    assert!(log.contains("held by a live run"), "{log}");
+}
+
+/// A worker that claimed a job and froze before starting it: another takes the job
+/// over once the lease expired; when the first comes back, it checks its hold again
+/// before anything runs, and runs nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_paused_between_claim_and_start_runs_nothing_once_back() {
+    let rig = Rig::new().await;
+    let a = rig.worker("ca", 0.5, 4096, "after_claim").await;
+    assert_eq!(a.submit_async(&rig.job("claimed")).await.status(), 202);
+    a.wait_stopped(Duration::from_secs(30)).await;
+    let b = rig.worker("cb", 0.5, 4096, "").await;
+    let observer = Observer::watch(&b.url, "claimed");
+    let done = b
+        .wait_for("claimed", Duration::from_secs(60), |s| s["state"] == "succeeded")
+        .await;
+    assert_eq!(done["attempt"], 2, "{done}");
+    a.resume();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(rig.runs().len(), 1, "the paused worker built nothing");
+    rig.check_succeeded(&b, "claimed").await;
+    observer.check();
+    let log = a.stop_and_log().await;
+    assert!(log.contains("not running the job"), "{log}");
+}
+
+/// Invariants 1, 2 and 4 when a run froze after its upload, before storing its end:
+/// the run that takes over replaces the object (by a conditional delete and a
+/// create-only PUT) and its log continues the numbers of the first run's; the first
+/// run's end, once it is back, is dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_paused_before_storing_its_end_leaves_the_job_to_the_run_that_took_over() {
+    let rig = Rig::new().await;
+    let a = rig.worker("ea", 0.5, 4096, "before_store_end").await;
+    assert_eq!(a.submit_async(&rig.job("ended")).await.status(), 202);
+    a.wait_stopped(Duration::from_secs(30)).await;
+    let b = rig.worker("eb", 0.5, 4096, "").await;
+    let observer = Observer::watch(&b.url, "ended");
+    let done = b
+        .wait_for("ended", Duration::from_secs(60), |s| s["state"] == "succeeded")
+        .await;
+    assert_eq!(done["attempt"], 2, "{done}");
+    a.resume();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    rig.check_succeeded(&b, "ended").await;
+    let page = b.get("/corebuild/v1/jobs/ended/logs?limit=10000").await;
+    assert!(
+        page["lines"][0]["seq"].as_u64().unwrap() > 0,
+        "the second run's log continues after the first run's lines: {page}"
+    );
+    observer.check();
+    let log = a.stop_and_log().await;
+    assert!(log.contains("its result here is dropped"), "{log}");
+}

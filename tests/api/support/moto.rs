@@ -56,15 +56,25 @@ impl MotoServer {
 
     /// The SHA-256 of the object at `key`, or `None` when there is none.
     pub async fn object_sha256(&self, bucket: &str, key: &str) -> Option<String> {
+        use object_store::ObjectStoreExt;
         use sha2::Digest;
-        let answer = reqwest::get(self.url(&format!("{bucket}/{key}")))
-            .await
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(format!("http://127.0.0.1:{}", self.port))
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_bucket_name(bucket)
+            .with_access_key_id("moto-key")
+            .with_secret_access_key("moto-secret-4c3d")
+            .build()
             .unwrap();
-        if answer.status() == reqwest::StatusCode::NOT_FOUND {
-            return None;
+        match store.get(&object_store::path::Path::from(key)).await {
+            Ok(got) => {
+                let body = got.bytes().await.unwrap();
+                Some(hex::encode(sha2::Sha256::digest(&body)))
+            }
+            Err(object_store::Error::NotFound { .. }) => None,
+            Err(e) => panic!("reading {key}: {e}"),
         }
-        let body = answer.error_for_status().unwrap().bytes().await.unwrap();
-        Some(hex::encode(sha2::Sha256::digest(&body)))
     }
 
     /// Multipart uploads begun and neither completed nor aborted.

@@ -127,7 +127,9 @@ impl Follower {
                         // A new run's lines start after the old run's, so `since`
                         // keeps every event's `seq` above the ones before it.
                         let since = self.since;
-                        self.pending.extend(batch.lines.into_iter().filter(|l| l.seq >= since));
+                        // A finished job's log ends at its `logLines` (`logs::served`).
+                        let end = self.finished.as_ref().map_or(u64::MAX, |(view, _)| view.log_lines);
+                        self.pending.extend(batch.lines.into_iter().filter(|l| l.seq >= since && l.seq < end));
                         if let Some(last) = self.pending.back() {
                             self.since = last.seq + 1;
                         }

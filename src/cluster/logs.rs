@@ -39,6 +39,12 @@ pub(super) fn run_of(doc: &StoredJob) -> Option<&str> {
     doc.run.as_ref().map(|r| r.id.as_str())
 }
 
+/// Whether a reader serves `line` of the job: a finished job's log ends at its
+/// `logLines`, so a batch its lost run published late adds nothing to it.
+pub(super) fn served(doc: &StoredJob, line: &LogLine) -> bool {
+    !doc.view.state.is_finished() || line.seq < doc.view.log_lines
+}
+
 pub(super) struct LogStore {
     js: jetstream::Context,
     stream: stream::Stream,
@@ -183,7 +189,8 @@ impl LogStore {
         // The state is read before the lines: a job's lines are all stored before its
         // end is, so `done` is never true while a line is still missing.
         let (doc, _) = self.store.known(id).await?;
-        let lines = self.lines(id, run_of(&doc)).await?;
+        let mut lines = self.lines(id, run_of(&doc)).await?;
+        lines.retain(|l| served(&doc, l));
         // A run with no lines yet starts where the runs before it ended.
         let start = doc.run.as_ref().map_or(0, |r| r.log_from);
         let first_seq = lines.first().map_or(start, |l| l.seq);
@@ -216,6 +223,7 @@ impl LogStore {
     pub(super) async fn texts(&self, id: &str) -> Result<Vec<String>, ClusterError> {
         let (doc, _) = self.store.known(id).await?;
         let lines = self.lines(id, run_of(&doc)).await?;
-        Ok(lines.into_iter().map(|l| l.text).collect())
+        let served = lines.into_iter().filter(|l| served(&doc, l));
+        Ok(served.map(|l| l.text).collect())
     }
 }

@@ -186,6 +186,8 @@ impl Taker {
                 Claim::Stale => return Ok((Decision::Drop, None)),
                 Claim::Leased | Claim::Mine => return Ok((Decision::Leave, None)),
                 Claim::WorkerLost { runs } => {
+                    // Its log ends with what its last run published.
+                    next.view.log_lines = log_end.max(doc.view.log_lines);
                     next.fail(&JobFailure::new(
                         FailureCode::WorkerLost,
                         format!(

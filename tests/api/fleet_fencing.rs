@@ -260,7 +260,9 @@ async fn a_stale_copy_of_a_live_jobs_message_never_takes_the_job_back() {
     let holder = rig.worker("hb", 8.0, 4096, "").await;
     assert_eq!(holder.submit_async(&rig.job("leased")).await.status(), 202);
     holder
-        .wait_for("leased", Duration::from_secs(20), |s| s["state"] == "running")
+        .wait_for("leased", Duration::from_secs(20), |s| {
+            s["state"] == "running"
+        })
         .await;
     let other = rig.worker("ha", 8.0, 4096, "before_claim").await;
     let observer = Observer::watch(&other.url, "leased");
@@ -274,7 +276,9 @@ async fn a_stale_copy_of_a_live_jobs_message_never_takes_the_job_back() {
     other.resume();
 
     let done = holder
-        .wait_for("leased", Duration::from_secs(30), |s| s["state"] == "succeeded")
+        .wait_for("leased", Duration::from_secs(30), |s| {
+            s["state"] == "succeeded"
+        })
         .await;
     assert_eq!(done["attempt"], 1, "never taken over: {done}");
     assert_eq!(done["workerId"], "hb");
@@ -297,7 +301,9 @@ async fn a_worker_paused_between_claim_and_start_runs_nothing_once_back() {
     let b = rig.worker("cb", 0.5, 4096, "").await;
     let observer = Observer::watch(&b.url, "claimed");
     let done = b
-        .wait_for("claimed", Duration::from_secs(60), |s| s["state"] == "succeeded")
+        .wait_for("claimed", Duration::from_secs(60), |s| {
+            s["state"] == "succeeded"
+        })
         .await;
     assert_eq!(done["attempt"], 2, "{done}");
     a.resume();
@@ -322,7 +328,9 @@ async fn a_run_paused_before_storing_its_end_leaves_the_job_to_the_run_that_took
     let b = rig.worker("eb", 0.5, 4096, "").await;
     let observer = Observer::watch(&b.url, "ended");
     let done = b
-        .wait_for("ended", Duration::from_secs(60), |s| s["state"] == "succeeded")
+        .wait_for("ended", Duration::from_secs(60), |s| {
+            s["state"] == "succeeded"
+        })
         .await;
     assert_eq!(done["attempt"], 2, "{done}");
     a.resume();

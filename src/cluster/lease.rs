@@ -84,9 +84,16 @@ impl Leases {
             ClusterStartError::setup(format!("bucket {bucket}"), &settings.urls, e)
         };
         let config = workers_stream(names, settings);
-        js.get_or_create_stream(config.clone())
+        let stream = js
+            .get_or_create_stream(config.clone())
             .await
             .map_err(|e| setup(&e))?;
+        // The fleet's ack wait was changed in place: the leases follow it.
+        if stream.cached_info().config.max_age != config.max_age {
+            js.update_stream(config.clone())
+                .await
+                .map_err(|e| setup(&e))?;
+        }
         let kv = js.get_key_value(&bucket).await.map_err(|e| setup(&e))?;
         let leases = Arc::new(Self {
             js: js.clone(),

@@ -180,12 +180,9 @@ impl Cluster {
         pings.map_err(|e| subscription("for round trips", e))?;
         leases.keep(tasks, abandon.clone());
         cluster.taker.start();
-        healer.start(&cluster.background, cluster.abandon.clone());
-        Pruner {
-            store: Arc::clone(&cluster.store),
-            logs: Arc::clone(&cluster.logs),
-        }
-        .start(&cluster.background, cluster.abandon.clone());
+        healer.start(tasks, abandon.clone());
+        let (store, logs, queue) = (&cluster.store, &cluster.logs, &cluster.queue);
+        Pruner::new(store, logs, queue, leases).start(tasks, abandon.clone());
         tracing::info!(
             %urls,
             prefix = names.prefix(),

@@ -1,6 +1,8 @@
 //! Retention in the fleet: every worker removes finished jobs past their retention
-//! (status and log) now and then, and ends jobs whose admitting worker died before it
-//! published them. Reads hide expired jobs at once; this only frees the space.
+//! (status and log) now and then, and ends jobs no worker will ever take: those whose
+//! admitting worker died before it published them, and running ones whose worker is
+//! gone (its lease expired) after their message went with a lost queue. Reads hide
+//! expired jobs at once; this only frees the space.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +11,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::ClusterError;
+use super::doc::StoredJob;
+use super::lease::Leases;
 use super::logs::LogStore;
+use super::queue::FleetQueue;
 use super::store::StatusStore;
 use crate::domain::{FailureCode, JobFailure, JobState};
 use crate::time::now_ms;
@@ -20,11 +25,27 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const UNQUEUED_LIMIT_MS: u64 = 60_000;
 
 pub(super) struct Pruner {
-    pub(super) store: Arc<StatusStore>,
-    pub(super) logs: Arc<LogStore>,
+    store: Arc<StatusStore>,
+    logs: Arc<LogStore>,
+    queue: Arc<FleetQueue>,
+    leases: Arc<Leases>,
 }
 
 impl Pruner {
+    pub(super) fn new(
+        store: &Arc<StatusStore>,
+        logs: &Arc<LogStore>,
+        queue: &Arc<FleetQueue>,
+        leases: Arc<Leases>,
+    ) -> Self {
+        Self {
+            store: Arc::clone(store),
+            logs: Arc::clone(logs),
+            queue: Arc::clone(queue),
+            leases,
+        }
+    }
+
     /// Prunes every [`PRUNE_EVERY`] until `abandon`.
     pub(super) fn start(self, tasks: &TaskTracker, abandon: CancellationToken) {
         tasks.spawn(async move {
@@ -59,8 +80,26 @@ impl Pruner {
                     "the worker that admitted the job stopped before it was queued; submit it again",
                 ));
                 let _ = self.store.update(&id, &doc, revision).await;
+            } else if self.orphaned(&doc).await? {
+                doc.fail(&JobFailure::new(
+                    FailureCode::QueueLost,
+                    "the job's worker was lost after the fleet's job queue had lost the job's message, so no worker can take it over; submit it again",
+                ));
+                if self.store.update(&id, &doc, revision).await.is_ok() {
+                    tracing::warn!(job_id = %id, "a running job lost its worker and its queued message; it ends as queue_lost");
+                }
             }
         }
         Ok(())
+    }
+
+    /// A running job whose worker's lease has expired and whose message is gone.
+    async fn orphaned(&self, doc: &StoredJob) -> Result<bool, ClusterError> {
+        let (Some(run), Some(worker)) = (&doc.run, &doc.view.worker_id) else {
+            return Ok(false);
+        };
+        Ok(doc.view.state.is_active()
+            && !self.leases.live(worker, &run.instance).await?
+            && !self.queue.holds(doc).await?)
     }
 }

@@ -125,6 +125,19 @@ impl FleetQueue {
         }
     }
 
+    /// Whether the message of the round `doc` stands for is still in the queue.
+    pub(super) async fn holds(&self, doc: &StoredJob) -> Result<bool, ClusterError> {
+        let Some(seq) = doc.seq else {
+            return Ok(false);
+        };
+        match self.jobs.get_raw_message(seq).await {
+            Ok(message) => Ok(Self::label_of(&message.headers)
+                .is_ok_and(|(id, round)| id == doc.view.id && round == doc.round)),
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(false),
+            Err(e) => Err(ClusterError::nats("looking for a job's message", e)),
+        }
+    }
+
     /// One job from the queue, or none after [`FETCH_WAIT`].
     pub(super) async fn fetch_one(&self) -> Result<Option<jetstream::Message>, ClusterError> {
         let mut batch = self

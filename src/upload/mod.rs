@@ -6,7 +6,8 @@
 //! `concurrency × part size` (64 MiB by default) whatever the file size. A file of at
 //! most one part goes up in one PUT ([`single`]).
 //! Any failure or cancellation aborts the multipart upload, because S3 keeps (and bills)
-//! the parts of an upload that is merely dropped.
+//! the parts of an upload that is merely dropped. In a fleet the object's last write
+//! is fenced ([`fence`]): it lands only while the run still holds its job.
 
 mod fence;
 mod hash;

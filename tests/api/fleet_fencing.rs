@@ -201,7 +201,9 @@ async fn a_paused_upload_never_replaces_the_artifact_of_the_run_that_took_over()
         a_log.contains("resumed after the fault point"),
         "the first worker froze at the fault point and came back: {a_log}"
     );
-    let told = a_log.matches("took the job over; stopping this run").count();
+    let told = a_log
+        .matches("took the job over; stopping this run")
+        .count();
     assert!(told <= 1, "a takeover is logged once, not {told} times");
     rig.check_succeeded(&b, "fenced").await;
     assert_eq!(rig.runs().len(), 2, "one run each");

@@ -291,6 +291,17 @@ fn cpu() -> String {
     )
 }
 
+/// The nats-server the soak ran against, as it names itself.
+fn nats_version() -> String {
+    let binary =
+        std::env::var("COREBUILD_TEST_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
+    std::process::Command::new(binary)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|_| "nats-server (version unknown)".to_owned())
+}
+
 fn num_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
@@ -421,8 +432,9 @@ async fn the_fleet_keeps_its_invariants_under_a_nemesis() {
     let violations = soak.violations.lock().unwrap().clone();
     let faults: u64 = soak.faults.values().sum();
     let summary = format!(
-        "soak on {}: {} s, seed {seed}, {} jobs accepted, outcomes {outcomes:?}, builds run {}, {faults} faults injected {:?}, {} violations",
+        "soak on {}, {}: {} s, seed {seed}, {} jobs accepted, outcomes {outcomes:?}, builds run {}, {faults} faults injected {:?}, {} violations",
         cpu(),
+        nats_version(),
         seconds,
         accepted.len(),
         std::fs::read_to_string(soak._dir.path().join("runs")).map_or(0, |r| r.lines().count()),
@@ -431,10 +443,15 @@ async fn the_fleet_keeps_its_invariants_under_a_nemesis() {
     );
     eprintln!("{summary}");
     // `.ci/run` prints it: the test harness keeps a passing test's output to itself.
-    let _ = std::fs::write(
-        concat!(env!("CARGO_TARGET_TMPDIR"), "/soak-summary.txt"),
-        format!("{summary}\n"),
-    );
+    let summary_file = concat!(env!("CARGO_TARGET_TMPDIR"), "/soak-summary.txt");
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(summary_file)
+    {
+        use std::io::Write;
+        let _ = writeln!(file, "{summary}");
+    }
     for slot in &mut soak.slots {
         if let Some(process) = slot.process.take() {
             process.stop_and_log().await;

@@ -1,5 +1,9 @@
 //! Real nats-server processes for the cluster tests, on loopback ports, each with its
 //! own JetStream store in a temp folder. They are killed when dropped.
+//!
+//! `nats-server` from `PATH` (Debian's, the oldest release corebuild supports), or the
+//! binary `COREBUILD_TEST_NATS_SERVER` names: `.ci/run` runs the fleet's tests again
+//! with a current release that way.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -67,7 +71,9 @@ impl NatsServer {
     }
 
     fn run(&mut self) {
-        let child = Command::new("nats-server")
+        let binary =
+            std::env::var("COREBUILD_TEST_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
+        let child = Command::new(binary)
             .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -261,7 +261,10 @@ async fn a_completion_delivered_late_never_replaces_the_artifact_of_the_run_that
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stale_copy_of_a_live_jobs_message_never_takes_the_job_back() {
     let rig = Rig::new().await;
-    let holder = rig.worker("hb", 8.0, 4096, "").await;
+    // The build outlasts the pauses by far: the second worker may be back while its
+    // link to NATS still counts as silent (it then hands the copy back, which returns
+    // to it a second later); either way it meets the live lease while the job runs.
+    let holder = rig.worker("hb", 16.0, 4096, "").await;
     assert_eq!(holder.submit_async(&rig.job("leased")).await.status(), 202);
     holder
         .wait_for("leased", Duration::from_secs(20), |s| {

@@ -24,6 +24,7 @@ wire_enum! {
         Cancelled = "cancelled",
         Internal = "internal",
         WorkerLost = "worker_lost",
+        QueueTimeout = "queue_timeout",
     }
 }
 
@@ -38,6 +39,7 @@ impl FinishedAs {
                 FailureCode::Cancelled | FailureCode::ShuttingDown => Self::Cancelled,
                 FailureCode::Internal => Self::Internal,
                 FailureCode::WorkerLost => Self::WorkerLost,
+                FailureCode::QueueTimeout => Self::QueueTimeout,
                 FailureCode::UnreadableJob | FailureCode::QueueLost => Self::Internal,
             },
         }

@@ -14,9 +14,10 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState, Backend, Facts};
 use crate::cluster::{Cluster, ClusterSettings, FleetKey};
 pub use crate::cluster::{ClusterStartError, SealError};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
+use crate::domain::BuildSet;
 use crate::isocreator::{BuilderEnv, CommandError, IsoCreator, marks};
-use crate::jobs::{Engine, EngineSettings};
+use crate::jobs::{Engine, EngineSettings, Identity};
 use crate::machine::{MachineFacts, executor_size, raise_fd_limit};
 use crate::metrics::{ClusterMetrics, Metrics};
 use crate::pipeline::BuildPipeline;
@@ -26,6 +27,9 @@ use crate::workdir::{self, WorkdirError, WorkdirLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    /// Settings that do not go together (the message names the variables).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error(transparent)]
     Workdir(#[from] WorkdirError),
     #[error("cannot listen on {address} (COREBUILD_BIND/COREBUILD_PORT): {source}")]
@@ -66,6 +70,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let builds = config.builds()?;
         let (workdir, workdir_lock) = {
             let path = config.workdir.clone();
             // File-system calls: off the runtime's threads, which may already serve others.
@@ -105,6 +110,13 @@ impl Application {
             );
         }
         let builder = iso_creator.clone();
+        // Bound before a fleet is joined, so the fleet view names the real port.
+        let (listener, address) = listen(&config)?;
+        let identity = Identity {
+            worker_id: config.resolved_worker_id(),
+            url: Some(config.advertised_url(address, certificates.is_some())),
+            started_at: crate::time::now_ms(),
+        };
         // Cluster mode or not is decided here, once.
         let fleet = config.fleet.servers();
         let engine = start_engine(
@@ -113,11 +125,12 @@ impl Application {
             workdir.clone(),
             pool.get(),
             fleet.is_some(),
+            builds,
             &metrics,
         );
         let backend = match fleet {
             Some(servers) => {
-                let settings = cluster_settings(&config, servers, pool.get())?;
+                let settings = cluster_settings(&config, servers, pool.get(), identity.clone())?;
                 let cluster_metrics = ClusterMetrics::register(&metrics);
                 let cluster =
                     Cluster::start(settings, Arc::clone(&engine), cluster_metrics).await?;
@@ -131,6 +144,7 @@ impl Application {
             executor_size: pool,
             builder,
             certificates: certificates.clone(),
+            identity,
         };
         let state = AppState::new(&config, facts, backend.clone(), metrics);
 
@@ -139,8 +153,13 @@ impl Application {
             1024
         });
         let connections = connection_limit(fd_limit, pool.get(), config.upload_concurrency.get());
-        let (server, address) =
-            http_server(&config, state.clone(), connections, certificates.as_ref())?;
+        let server = http_server(
+            &config,
+            (listener, address),
+            state.clone(),
+            connections,
+            certificates.as_ref(),
+        )?;
         if config.loopback_only() {
             tracing::warn!(
                 %address,
@@ -260,12 +279,8 @@ fn http_workers() -> usize {
 }
 
 /// Binds the listener and builds the HTTP server on it (not yet running).
-fn http_server(
-    config: &Config,
-    state: AppState,
-    connections: usize,
-    certificates: Option<&Arc<Certificates>>,
-) -> Result<(Server, SocketAddr), StartupError> {
+/// Binds the API's address (port 0 picks a free port).
+fn listen(config: &Config) -> Result<(TcpListener, SocketAddr), StartupError> {
     let requested = SocketAddr::new(config.bind, config.port);
     let bind_error = |source| StartupError::Bind {
         address: requested,
@@ -273,6 +288,16 @@ fn http_server(
     };
     let listener = TcpListener::bind(requested).map_err(bind_error)?;
     let address = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, address))
+}
+
+fn http_server(
+    config: &Config,
+    (listener, address): (TcpListener, SocketAddr),
+    state: AppState,
+    connections: usize,
+    certificates: Option<&Arc<Certificates>>,
+) -> Result<Server, StartupError> {
     let max_body = usize::try_from(config.max_body_bytes.as_u64()).unwrap_or(usize::MAX);
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
@@ -294,7 +319,7 @@ fn http_server(
     }
     .map_err(|source| StartupError::Bind { address, source })?
     .run();
-    Ok((server, address))
+    Ok(server)
 }
 
 /// The engine, running the build pipeline and reporting to `metrics`.
@@ -304,6 +329,7 @@ fn start_engine(
     workdir: PathBuf,
     executors: usize,
     cluster_mode: bool,
+    builds: BuildSet,
     metrics: &Arc<Metrics>,
 ) -> Arc<Engine> {
     let pipeline = Arc::new(BuildPipeline {
@@ -339,6 +365,13 @@ fn start_engine(
         max_retained: config.max_retained_jobs,
         log_bytes: config.log_bytes.as_u64(),
         worker_secrets,
+        builds,
+        // In cluster mode the fleet's pruner applies the limit to the fleet's queue.
+        queue_timeout: if cluster_mode {
+            None
+        } else {
+            config.queue_timeout()
+        },
     };
     Engine::start(settings, Arc::new(pipeline), Arc::clone(metrics) as _)
 }
@@ -348,6 +381,7 @@ fn cluster_settings(
     config: &Config,
     urls: &str,
     executors: usize,
+    identity: Identity,
 ) -> Result<ClusterSettings, StartupError> {
     let fleet = &config.fleet;
     let key = fleet
@@ -377,7 +411,9 @@ fn cluster_settings(
         log_lines: config.log_lines.get(),
         log_bytes: config.log_bytes.as_u64(),
         retention: Duration::from_secs(config.job_retention_secs),
-        worker_id: config.resolved_worker_id(),
+        worker_id: identity.worker_id.clone(),
+        identity,
+        queue_timeout: config.queue_timeout(),
         executors,
     })
 }

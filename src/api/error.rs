@@ -42,6 +42,10 @@ pub(crate) enum ApiError {
     UnsupportedMediaType,
     #[error("{0}")]
     Conflict(String),
+    /// Standalone: the job's architecture or image kind is not among this worker's
+    /// (the message names the field and the worker's lists).
+    #[error("{0}")]
+    UnsupportedBuild(String),
     #[error("the job queue is full; retry later")]
     QueueFull,
     #[error("the worker is shutting down; submit to another worker")]
@@ -72,6 +76,7 @@ impl ApiError {
             Self::BodyTimeout { .. } => ErrorCode::RequestTimeout,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::Conflict(_) => ErrorCode::Conflict,
+            Self::UnsupportedBuild(_) => ErrorCode::UnsupportedBuild,
             Self::QueueFull => ErrorCode::QueueFull,
             Self::ShuttingDown => ErrorCode::ShuttingDown,
             Self::Unavailable(_) => ErrorCode::Unavailable,
@@ -86,6 +91,7 @@ impl From<AdmitError> for ApiError {
             AdmitError::QueueFull => Self::QueueFull,
             AdmitError::ShuttingDown => Self::ShuttingDown,
             e @ AdmitError::Conflict(_) => Self::Conflict(e.to_string()),
+            AdmitError::Unsupported(message) => Self::UnsupportedBuild(message),
         }
     }
 }
@@ -134,12 +140,15 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::UnsupportedBuild(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::QueueFull | Self::ShuttingDown | Self::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Job { failure, .. } => match failure.code {
                 FailureCode::UploadFailed => StatusCode::BAD_GATEWAY,
-                FailureCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+                FailureCode::ShuttingDown | FailureCode::QueueTimeout => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 FailureCode::BuildFailed
                 | FailureCode::TimedOut
                 | FailureCode::Cancelled

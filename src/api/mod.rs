@@ -18,6 +18,7 @@ mod request_log;
 mod routes;
 mod state;
 mod submit;
+mod workers;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -42,6 +43,10 @@ pub(crate) fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceC
             .service(jobs::status)
             .service(jobs::cancel)
             .service(logs::logs)
+            .service(workers::workers)
+            .service(workers::worker)
+            .service(workers::pause)
+            .service(workers::resume)
             .default_service(web::to(no_route));
     }
 }

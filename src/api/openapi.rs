@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use utoipa::OpenApi;
 
 use super::state::AppState;
-use super::{capabilities, error, health, job_status, jobs, logs, metrics, ready, submit};
+use super::{
+    capabilities, error, health, job_status, jobs, logs, metrics, ready, submit, workers,
+};
 use crate::domain::{job, outcome, schema, state, wire};
 use crate::joblog;
 
@@ -29,6 +31,10 @@ use crate::joblog;
         jobs::status,
         jobs::cancel,
         logs::logs,
+        workers::workers,
+        workers::worker,
+        workers::pause,
+        workers::resume,
         openapi_json,
     ),
     components(schemas(
@@ -53,6 +59,12 @@ use crate::joblog;
         joblog::LogLine,
         joblog::Stream,
         error::ErrorBody,
+        workers::WorkerList,
+        workers::WorkerAnswer,
+        workers::PauseRequest,
+        crate::jobs::WorkerRecord,
+        crate::jobs::WorkerState,
+        crate::jobs::Paused,
     ))
 )]
 pub(crate) struct ApiDoc;
@@ -90,7 +102,7 @@ fn describe_log_stream(doc: &mut Value) {
     });
 }
 
-/// The routes under `/corebuild/v1/jobs` need the token (docs/api.md,
+/// The routes under `/corebuild/v1/jobs` and `/corebuild/v1/worker(s)` need the token (docs/api.md,
 /// "Authentication"); submissions may carry it as `apiToken` in the body instead.
 fn require_token(doc: &mut Value) {
     doc["components"]["securitySchemes"] = json!({
@@ -99,7 +111,7 @@ fn require_token(doc: &mut Value) {
     });
     let paths = doc["paths"].as_object_mut().expect("paths");
     for (path, item) in paths.iter_mut() {
-        if !path.starts_with("/corebuild/v1/jobs") {
+        if !path.starts_with("/corebuild/v1/jobs") && !path.starts_with("/corebuild/v1/worker") {
             continue;
         }
         for operation in item.as_object_mut().expect("a path item").values_mut() {

@@ -18,6 +18,8 @@ pub(crate) enum NotReady {
     ClusterLost,
     /// `ISO_CREATOR_COMMAND` is not installed: every job would fail.
     BuilderMissing,
+    /// `corebuild pause`: running jobs finish, nothing new starts.
+    Paused,
 }
 
 impl NotReady {
@@ -29,6 +31,10 @@ impl NotReady {
                 "the builder `{}` (ISO_CREATOR_COMMAND) is not installed",
                 state.builder().program()
             ),
+            Self::Paused => match state.backend().engine().pause().current() {
+                Some(paused) => format!("the worker is paused: {}", paused.reason),
+                None => "the worker is paused".to_owned(),
+            },
         }
     }
 }
@@ -83,6 +89,7 @@ fn reasons(state: &AppState) -> Vec<NotReady> {
             NotReady::ClusterLost,
         ),
         (!state.builder().is_installed(), NotReady::BuilderMissing),
+        (backend.engine().pause().is_paused(), NotReady::Paused),
     ];
     checks
         .into_iter()

@@ -10,6 +10,7 @@ use super::backend::Backend;
 use crate::config::Config;
 use crate::domain::Secret;
 use crate::isocreator::IsoCreator;
+use crate::jobs::Identity;
 use crate::machine::MachineFacts;
 use crate::metrics::Metrics;
 use crate::tls::Certificates;
@@ -18,7 +19,7 @@ use crate::tls::Certificates;
 pub(crate) struct AppState(Arc<Inner>);
 
 struct Inner {
-    worker_id: String,
+    identity: Identity,
     /// Absolute: isocreator gets paths under it and runs in another directory.
     workdir: PathBuf,
     machine: MachineFacts,
@@ -45,6 +46,8 @@ pub(crate) struct Facts {
     pub(crate) executor_size: NonZeroUsize,
     pub(crate) builder: IsoCreator,
     pub(crate) certificates: Option<Arc<Certificates>>,
+    /// Who this worker is: id, advertised URL, start time.
+    pub(crate) identity: Identity,
 }
 
 impl AppState {
@@ -55,7 +58,7 @@ impl AppState {
         metrics: Arc<Metrics>,
     ) -> Self {
         Self(Arc::new(Inner {
-            worker_id: config.resolved_worker_id(),
+            identity: facts.identity,
             workdir: facts.workdir,
             machine: facts.machine,
             executor_size: facts.executor_size,
@@ -71,7 +74,11 @@ impl AppState {
     }
 
     pub(crate) fn worker_id(&self) -> &str {
-        &self.0.worker_id
+        &self.0.identity.worker_id
+    }
+
+    pub(crate) fn identity(&self) -> &Identity {
+        &self.0.identity
     }
 
     pub(crate) fn workdir(&self) -> &Path {

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{FailureCode, JobFailure};
+use crate::domain::{BuildClass, FailureCode, JobFailure};
 use crate::jobs::rules::{self, Event, Retention};
 use crate::jobs::{FailureView, JobView};
 use crate::time::now_ms;
@@ -46,6 +46,14 @@ pub(crate) struct RunHold {
 }
 
 impl StoredJob {
+    /// The job's class: which workers may take it.
+    pub(crate) fn class(&self) -> BuildClass {
+        BuildClass {
+            architecture: self.view.architecture,
+            image_kind: self.view.image_kind,
+        }
+    }
+
     pub(crate) fn to_bytes(&self) -> bytes::Bytes {
         serde_json::to_vec(self)
             .expect("a status document serializes")

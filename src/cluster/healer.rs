@@ -17,7 +17,7 @@ use super::names::Names;
 use super::seal::FleetKey;
 use super::store::StatusStore;
 use super::{ClusterError, keycheck, queue::FleetQueue, setup};
-use crate::domain::{FailureCode, JobFailure, JobState};
+use crate::domain::{BuildClass, FailureCode, JobFailure, JobState};
 
 /// How often a worker looks.
 const LOOK_EVERY: Duration = Duration::from_secs(5);
@@ -37,7 +37,7 @@ pub(super) struct Healer {
     jobs_config: stream::Config,
     logs_config: stream::Config,
     status_config: stream::Config,
-    consumer_config: consumer::pull::Config,
+    consumer_configs: Vec<(Option<BuildClass>, consumer::pull::Config)>,
     key: Arc<FleetKey>,
     urls: String,
     store: Arc<StatusStore>,
@@ -61,7 +61,7 @@ impl Healer {
             jobs_config: setup::jobs_stream(names, settings),
             logs_config: setup::logs_stream(names, settings),
             status_config: setup::status_stream(names, settings),
-            consumer_config: setup::workers_consumer(names, settings),
+            consumer_configs: setup::consumers(names, settings),
             key: Arc::clone(&settings.key),
             urls: settings.urls.clone(),
             store: Arc::clone(store),
@@ -108,15 +108,14 @@ impl Healer {
             .get_or_create_stream(self.status_config.clone())
             .await
             .map_err(|e| nats("the status bucket", &e))?;
-        let consumer: consumer::PullConsumer = jobs
-            .get_or_create_consumer(&self.names.consumer(), self.consumer_config.clone())
+        let consumers = setup::open_consumers(&jobs, &self.names, self.consumer_configs.clone())
             .await
-            .map_err(|e| nats("the workers' consumer", &e))?;
+            .map_err(|(what, e)| nats(&what, &e))?;
         let now = Seen {
             jobs: jobs.cached_info().created.to_string(),
             logs: logs.cached_info().created.to_string(),
             status: status.cached_info().created.to_string(),
-            consumer: consumer.cached_info().created.to_string(),
+            consumer: setup::created(&consumers),
         };
         let before = self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if now == before {
@@ -126,7 +125,7 @@ impl Healer {
             (before.jobs != now.jobs, self.names.jobs_stream()),
             (before.logs != now.logs, self.names.logs_stream()),
             (before.status != now.status, self.names.status_bucket()),
-            (before.consumer != now.consumer, self.names.consumer()),
+            (before.consumer != now.consumer, "consumer of a job class".to_owned()),
         ];
         for (_, name) in recreated.iter().filter(|(changed, _)| *changed) {
             tracing::error!(

@@ -9,16 +9,19 @@
 //! between hosts do not matter. It is the process's, not the worker id's: a worker
 //! restarted under the same id holds none of its predecessor's jobs.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::listing;
 use super::names::{Names, key};
 use super::{ClusterError, ClusterSettings, ClusterStartError};
+use crate::jobs::{Engine, Identity, WorkerRecord};
 use crate::time::now_ms;
 
 /// How long a lease lasts unrenewed: twice the fleet's ack wait. A worker silent for
@@ -54,12 +57,15 @@ pub(super) fn workers_stream(names: &Names, settings: &ClusterSettings) -> strea
     }
 }
 
-/// A worker's record.
+/// A worker's record: its lease, and what the fleet view shows of it.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Record {
     instance: String,
     renewed_at: u64,
+    /// Absent in the records of workers older than the fleet view.
+    #[serde(default)]
+    worker: Option<WorkerRecord>,
 }
 
 pub(super) struct Leases {
@@ -70,6 +76,13 @@ pub(super) struct Leases {
     /// This process: unique per start.
     instance: String,
     lease: Duration,
+    /// What the record says of this worker; the engine knows it.
+    engine: Arc<Engine>,
+    identity: Identity,
+    /// Rings to write the record at once (a job started or ended).
+    refresh: Notify,
+    /// The fleet as last read by the renewal loop.
+    fleet: Mutex<Vec<WorkerRecord>>,
 }
 
 impl Leases {
@@ -78,6 +91,7 @@ impl Leases {
         js: &jetstream::Context,
         names: &Names,
         settings: &ClusterSettings,
+        engine: &Arc<Engine>,
     ) -> Result<Arc<Self>, ClusterStartError> {
         let bucket = names.workers_bucket();
         let setup = |e: &dyn std::fmt::Display| {
@@ -102,6 +116,10 @@ impl Leases {
             worker_id: settings.worker_id.clone(),
             instance: nuid::next().to_string(),
             lease: lease_for(settings),
+            engine: Arc::clone(engine),
+            identity: settings.identity.clone(),
+            refresh: Notify::new(),
+            fleet: Mutex::new(Vec::new()),
         });
         leases.renew().await.map_err(|e| setup(&e))?;
         Ok(leases)
@@ -116,6 +134,7 @@ impl Leases {
         let record = Record {
             instance: self.instance.clone(),
             renewed_at: now_ms(),
+            worker: Some(self.engine.describe(&self.identity)),
         };
         let value = serde_json::to_vec(&record).expect("a lease serializes");
         let put = || self.kv.put(key(&self.worker_id), value.clone().into());
@@ -146,10 +165,44 @@ impl Leases {
         }))
     }
 
-    /// Renews the lease every sixth of it until `abandon`, then gives it up, so the
-    /// fleet need not wait out the lease of a worker that stopped cleanly.
+    /// The fleet's workers as the renewal loop last read them.
+    pub(super) fn fleet(&self) -> Vec<WorkerRecord> {
+        self.fleet.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Writes the record now rather than at the next renewal: what it says changed.
+    pub(super) fn touch(&self) {
+        self.refresh.notify_one();
+    }
+
+    /// Every live worker of the fleet (records of workers older than the fleet view
+    /// left out), by id.
+    pub(super) async fn all(&self) -> Result<Vec<WorkerRecord>, ClusterError> {
+        let stream = self
+            .js
+            .get_stream(&self.config.name)
+            .await
+            .map_err(|e| ClusterError::nats("reading the workers bucket", e))?;
+        let entries = listing::latest(&self.kv, &stream, "listing the fleet's workers").await?;
+        let mut workers: Vec<WorkerRecord> = entries
+            .iter()
+            .filter_map(|e| serde_json::from_slice::<Record>(&e.value).ok())
+            .filter_map(|record| {
+                let mut worker = record.worker?;
+                worker.last_seen_at = record.renewed_at;
+                Some(worker)
+            })
+            .collect();
+        workers.sort_by(|a, b| a.worker_id.cmp(&b.worker_id));
+        Ok(workers)
+    }
+
+    /// Renews the lease every sixth of it, and whenever the record changes, until
+    /// `abandon`; then gives it up, so the fleet need not wait out the lease of a
+    /// worker that stopped cleanly.
     pub(super) fn keep(self: &Arc<Self>, tasks: &TaskTracker, abandon: CancellationToken) {
         let leases = Arc::clone(self);
+        let mut paused = self.engine.pause().watch();
         tasks.spawn(async move {
             let mut tick = tokio::time::interval(renew_every(leases.lease));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -157,9 +210,16 @@ impl Leases {
                 tokio::select! {
                     () = abandon.cancelled() => break,
                     _ = tick.tick() => {}
+                    () = leases.refresh.notified() => {}
+                    // The pause lives as long as the engine: this never fails.
+                    _ = paused.changed() => {}
                 }
                 if let Err(e) = leases.renew().await {
                     tracing::warn!("this worker's lease was not renewed: {e}");
+                }
+                match leases.all().await {
+                    Ok(fleet) => *leases.fleet.lock().unwrap_or_else(|e| e.into_inner()) = fleet,
+                    Err(e) => tracing::debug!("reading the fleet's workers: {e}"),
                 }
             }
             if let Err(e) = leases.kv.delete(key(&leases.worker_id)).await {

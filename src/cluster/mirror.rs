@@ -84,6 +84,9 @@ impl Run {
         };
         let id = self.claim.id.clone();
         self.mirror.active.insert(id.clone(), Arc::clone(&record));
+        // The fleet view shows the job on this worker at once.
+        tokio::task::yield_now().await;
+        self.mirror.leases.touch();
         self.mirror(&record).await;
         let outcome = record.wait().await;
         // The executor is free once the job has ended here; storing its end and the

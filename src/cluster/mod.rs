@@ -17,6 +17,7 @@ mod healer;
 mod hold;
 mod keycheck;
 mod lease;
+mod listing;
 mod logs;
 mod mirror;
 mod names;
@@ -39,7 +40,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::domain::Job;
 use crate::jobs::rules::Retention;
-use crate::jobs::{Engine, FollowEvent, JobView, LogPage};
+use crate::jobs::{Engine, FollowEvent, Identity, JobView, LogPage, WorkerRecord};
 use crate::metrics::ClusterMetrics;
 
 pub(crate) use admission::Admitted;
@@ -70,6 +71,7 @@ pub(crate) struct Cluster {
     admission: Admission,
     cancels: Cancels,
     taker: Arc<Taker>,
+    leases: Arc<lease::Leases>,
     /// Runs the jobs this worker takes; its load is this worker's.
     engine: Arc<Engine>,
     /// The cancel listener and the pruner: they run until `abandon`.
@@ -93,7 +95,7 @@ impl Cluster {
         let names = names::Names::new(&settings.prefix);
         let streams = setup::open(&js, &names, &settings).await?;
         keycheck::check(&streams.status, &names, &settings.key, &settings.urls).await?;
-        let leases = lease::Leases::open(&js, &names, &settings).await?;
+        let leases = lease::Leases::open(&js, &names, &settings, &engine).await?;
         let store = Arc::new(StatusStore::new(
             streams.status,
             streams.status_stream,
@@ -115,7 +117,8 @@ impl Cluster {
         let queue = Arc::new(FleetQueue::new(
             js.clone(),
             streams.jobs,
-            streams.consumer,
+            streams.consumers,
+            streams.unrouted,
             names.clone(),
             Arc::clone(&key),
         ));
@@ -144,6 +147,7 @@ impl Cluster {
             mirror,
             max_attempts,
             executors,
+            classes: engine.builds().classes(),
             stop_taking: stop_taking.clone(),
             tasks: TaskTracker::new(),
         });
@@ -167,6 +171,7 @@ impl Cluster {
             queue,
             logs,
             taker,
+            leases: Arc::clone(&leases),
             engine,
             background: TaskTracker::new(),
             abandon,
@@ -179,7 +184,10 @@ impl Cluster {
         let pings = cluster.link.watch(tasks, abandon.clone()).await;
         pings.map_err(|e| subscription("for round trips", e))?;
         leases.keep(tasks, abandon.clone());
-        cluster.taker.start();
+        let doorbell = cluster.link.client().subscribe(names.doorbell_subjects()).await;
+        cluster
+            .taker
+            .start(doorbell.map_err(|e| subscription(&names.doorbell_subjects(), e))?);
         healer.start(tasks, abandon.clone());
         let (store, logs, queue) = (&cluster.store, &cluster.logs, &cluster.queue);
         Pruner::new(store, logs, queue, leases).start(tasks, abandon.clone());
@@ -190,6 +198,22 @@ impl Cluster {
             "cluster mode: taking jobs from the fleet's queue"
         );
         Ok(Arc::new(cluster))
+    }
+
+    /// The fleet's live workers, this one's record as it is now.
+    pub(crate) async fn workers(&self, me: &Identity) -> Result<Vec<WorkerRecord>, ClusterError> {
+        self.link.reachable()?;
+        let mut workers = self.leases.all().await?;
+        workers.retain(|w| w.worker_id != me.worker_id);
+        workers.push(self.engine.describe(me));
+        workers.sort_by(|a, b| a.worker_id.cmp(&b.worker_id));
+        Ok(workers)
+    }
+
+    /// The fleet's live workers as last read (at most a few seconds old), for
+    /// capabilities and metrics, which must not wait on NATS.
+    pub(crate) fn fleet(&self) -> Vec<WorkerRecord> {
+        self.leases.fleet()
     }
 
     /// This worker's engine, which runs the jobs it takes from the fleet.

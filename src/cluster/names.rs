@@ -1,6 +1,8 @@
 //! Names of the fleet's streams, bucket and subjects, all under one prefix so several
 //! fleets can share a NATS account.
 
+use crate::domain::BuildClass;
+
 /// Names derived from `COREBUILD_NATS_PREFIX`.
 #[derive(Debug, Clone)]
 pub(crate) struct Names {
@@ -23,13 +25,57 @@ impl Names {
         format!("{}_jobs", self.prefix)
     }
 
-    pub(crate) fn jobs_subject(&self) -> String {
+    /// Where the jobs of one class are queued: `<prefix>.jobs.<arch>.<kind>`.
+    pub(crate) fn jobs_subject(&self, class: BuildClass) -> String {
+        format!(
+            "{}.jobs.{}.{}",
+            self.prefix, class.architecture, class.image_kind
+        )
+    }
+
+    /// The subject of jobs queued before the queue had classes: drained, never fed.
+    pub(crate) fn unrouted_subject(&self) -> String {
         format!("{}.jobs", self.prefix)
     }
 
-    /// The one durable pull consumer every worker of the fleet takes jobs from.
-    pub(crate) fn consumer(&self) -> String {
+    /// Every subject of the job queue.
+    pub(crate) fn jobs_subjects(&self) -> Vec<String> {
+        vec![
+            self.unrouted_subject(),
+            format!("{}.jobs.*.*", self.prefix),
+        ]
+    }
+
+    /// The durable pull consumer of one class, shared by the workers that build it
+    /// (and watched by an autoscaler: its pending count is the class's backlog).
+    pub(crate) fn consumer(&self, class: BuildClass) -> String {
+        format!(
+            "{}_{}_{}",
+            self.prefix, class.architecture, class.image_kind
+        )
+    }
+
+    /// The consumer of the unrouted subject, which every worker drains.
+    pub(crate) fn unrouted_consumer(&self) -> String {
+        format!("{}_unrouted", self.prefix)
+    }
+
+    /// The one consumer of the queue before it had classes; it would overlap the
+    /// classes' consumers, which a work-queue stream refuses, so it is removed.
+    pub(crate) fn unfiltered_consumer(&self) -> String {
         format!("{}_workers", self.prefix)
+    }
+
+    /// Rung after a job of `class` is queued, so idle workers of the class look at once.
+    pub(crate) fn doorbell_subject(&self, class: BuildClass) -> String {
+        format!(
+            "{}.ready.{}.{}",
+            self.prefix, class.architecture, class.image_kind
+        )
+    }
+
+    pub(crate) fn doorbell_subjects(&self) -> String {
+        format!("{}.ready.>", self.prefix)
     }
 
     /// The key-value bucket of job status documents.
@@ -83,5 +129,8 @@ mod tests {
         assert_eq!(names.logs_subject("a..b."), "fleet-a.logs.a=2e=2eb=2e");
         assert_ne!(key("a.b"), key("a_b"));
         assert_eq!(names.jobs_stream(), "fleet-a_jobs");
+        let class = BuildClass::from_label("arm64/balena-raw").unwrap();
+        assert_eq!(names.jobs_subject(class), "fleet-a.jobs.arm64.balena-raw");
+        assert_eq!(names.consumer(class), "fleet-a_arm64_balena-raw");
     }
 }

@@ -1,11 +1,13 @@
-//! The fleet's job queue: sealed jobs on a work-queue stream, taken by the workers
-//! through one shared pull consumer. A message says which job and round it is; its
+//! The fleet's job queue: sealed jobs on a work-queue stream, one subject and one
+//! shared pull consumer per job class (architecture and image kind), so a job is taken
+//! only by a worker that builds it. A message says which job and round it is; its
 //! body (the job as sent and the token it came with) opens only with the fleet key.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_nats::HeaderMap;
+use bytes::Bytes;
 use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -15,15 +17,13 @@ use super::ClusterError;
 use super::doc::StoredJob;
 use super::names::{Names, key};
 use super::seal::{FleetKey, SealError};
-use crate::domain::JobState;
+use crate::domain::{BuildClass, JobState};
 use crate::jobs::JobView;
 
 /// Headers of a queued job's message: which job and round it is, needed to open it.
 const JOB_HEADER: &str = "Corebuild-Job";
 const ROUND_HEADER: &str = "Corebuild-Round";
 
-/// How long one fetch waits for a job before asking again.
-const FETCH_WAIT: Duration = Duration::from_secs(5);
 
 /// What the queue's message carries, sealed with the fleet key: the job as it was
 /// sent (parsed again by the worker that takes it) and the token it came with, which
@@ -65,7 +65,10 @@ pub(super) enum PublishError {
 pub(super) struct FleetQueue {
     js: jetstream::Context,
     jobs: stream::Stream,
-    consumer: consumer::PullConsumer,
+    /// Each class's consumer.
+    consumers: Vec<(BuildClass, consumer::PullConsumer)>,
+    /// The consumer of jobs queued before classes, which every worker drains.
+    unrouted: consumer::PullConsumer,
     names: Names,
     key: Arc<FleetKey>,
 }
@@ -74,17 +77,26 @@ impl FleetQueue {
     pub(super) fn new(
         js: jetstream::Context,
         jobs: stream::Stream,
-        consumer: consumer::PullConsumer,
+        consumers: Vec<(BuildClass, consumer::PullConsumer)>,
+        unrouted: consumer::PullConsumer,
         names: Names,
         key: Arc<FleetKey>,
     ) -> Self {
         Self {
             js,
             jobs,
-            consumer,
+            consumers,
+            unrouted,
             names,
             key,
         }
+    }
+
+    fn consumer(&self, class: BuildClass) -> Option<&consumer::PullConsumer> {
+        self.consumers
+            .iter()
+            .find(|(c, _)| *c == class)
+            .map(|(_, consumer)| consumer)
     }
 
     /// Seals and publishes the round `doc` stands for; returns its stream sequence.
@@ -107,9 +119,10 @@ impl FleetQueue {
             "Nats-Msg-Id",
             format!("{}.{}.{}", key(id), doc.round, doc.view.created_at).as_str(),
         );
+        let class = doc.class();
         let published = match self
             .js
-            .publish_with_headers(self.names.jobs_subject(), headers, sealed.into())
+            .publish_with_headers(self.names.jobs_subject(class), headers, sealed.into())
             .await
         {
             Ok(ack) => ack.await,
@@ -119,7 +132,13 @@ impl FleetQueue {
             Ok(ack) if ack.duplicate => Err(PublishError::Failed(
                 "JetStream took the job for a duplicate".to_owned(),
             )),
-            Ok(ack) => Ok(ack.sequence),
+            Ok(ack) => {
+                // Idle workers of the class look at once rather than at their next
+                // poll; the job is stored already, so whoever looks finds it.
+                let doorbell = self.names.doorbell_subject(class);
+                let _ = self.js.client().publish(doorbell, Bytes::new()).await;
+                Ok(ack.sequence)
+            }
             Err(e) if is_full(&e) => Err(PublishError::Full),
             Err(e) => Err(PublishError::Failed(e.to_string())),
         }
@@ -138,13 +157,33 @@ impl FleetQueue {
         }
     }
 
-    /// One job from the queue, or none after [`FETCH_WAIT`].
-    pub(super) async fn fetch_one(&self) -> Result<Option<jetstream::Message>, ClusterError> {
-        let mut batch = self
-            .consumer
+    /// One job of the first class of `classes` that has one, starting at `start` and
+    /// going round, then of the unrouted subject; none at once when all are empty.
+    /// Returns the index of the class it came from.
+    pub(super) async fn fetch_one(
+        &self,
+        classes: &[BuildClass],
+        start: usize,
+    ) -> Result<Option<(usize, jetstream::Message)>, ClusterError> {
+        let n = classes.len();
+        for i in (0..n).map(|i| (start + i) % n) {
+            let Some(consumer) = self.consumer(classes[i]) else {
+                continue;
+            };
+            if let Some(message) = Self::fetch_from(consumer).await? {
+                return Ok(Some((i, message)));
+            }
+        }
+        Ok(Self::fetch_from(&self.unrouted).await?.map(|m| (start, m)))
+    }
+
+    /// One message of `consumer`, or none at once (`no_wait`).
+    async fn fetch_from(
+        consumer: &consumer::PullConsumer,
+    ) -> Result<Option<jetstream::Message>, ClusterError> {
+        let mut batch = consumer
             .fetch()
             .max_messages(1)
-            .expires(FETCH_WAIT)
             .messages()
             .await
             .map_err(|e| ClusterError::nats("fetching a job", e))?;
@@ -192,39 +231,68 @@ impl FleetQueue {
         let _ = self.jobs.delete_message(seq).await;
     }
 
-    /// The stream sequence of the last job handed to any worker.
-    async fn delivered(&self) -> Option<u64> {
-        let info = self.consumer.get_info().await.ok()?;
-        Some(info.delivered.stream_sequence)
+    /// How far the class's consumer has got: the stream sequence of the last job it
+    /// handed out, and how many of its jobs no worker has taken yet.
+    async fn progress(&self, class: BuildClass) -> Option<Progress> {
+        let info = self.consumer(class)?.get_info().await.ok()?;
+        Some(Progress {
+            delivered: info.delivered.stream_sequence,
+            pending: info.num_pending,
+        })
+    }
+
+    /// The jobs of each class that no worker has taken yet: the backlog an autoscaler
+    /// scales a class's workers by.
+    pub(super) async fn backlog(&self) -> Vec<(BuildClass, u64)> {
+        let mut backlog = Vec::new();
+        for (class, _) in &self.consumers {
+            if let Some(progress) = self.progress(*class).await {
+                backlog.push((*class, progress.pending));
+            }
+        }
+        backlog
     }
 
     /// The job's view with its place in the queue, while it waits.
     pub(super) async fn with_position(&self, doc: &StoredJob) -> JobView {
-        let delivered = if doc.view.state == JobState::Queued {
-            self.delivered().await
+        let progress = if doc.view.state == JobState::Queued {
+            self.progress(doc.class()).await
         } else {
             None
         };
-        position(doc, delivered)
+        position(doc, progress)
     }
 
-    /// Every view with its place in the queue (one look at the consumer for all).
+    /// Every view with its place in the queue (one look at each class's consumer).
     pub(super) async fn with_positions<'a>(
         &self,
         docs: impl Iterator<Item = &'a StoredJob>,
     ) -> Vec<JobView> {
-        let delivered = self.delivered().await;
-        docs.map(|doc| position(doc, delivered)).collect()
+        let mut progress = HashMap::new();
+        for (class, _) in &self.consumers {
+            progress.insert(*class, self.progress(*class).await);
+        }
+        docs.map(|doc| position(doc, progress.get(&doc.class()).copied().flatten()))
+            .collect()
     }
 }
 
-/// The view with `queuePosition` from the consumer's progress: the jobs published
-/// before this one and not handed out yet.
-fn position(doc: &StoredJob, delivered: Option<u64>) -> JobView {
+/// A class consumer's progress.
+#[derive(Clone, Copy)]
+struct Progress {
+    delivered: u64,
+    pending: u64,
+}
+
+/// The view with `queuePosition` from its class consumer's progress: the jobs
+/// published before this one and not handed out yet, at most the class's pending jobs
+/// less this one (jobs of other classes published in between are not counted then).
+fn position(doc: &StoredJob, progress: Option<Progress>) -> JobView {
     let mut view = doc.view.clone();
-    view.queue_position = match (view.state, doc.seq, delivered) {
-        (JobState::Queued, Some(seq), Some(delivered)) => {
-            Some(usize::try_from(seq.saturating_sub(delivered + 1)).unwrap_or(usize::MAX))
+    view.queue_position = match (view.state, doc.seq, progress) {
+        (JobState::Queued, Some(seq), Some(p)) => {
+            let before = seq.saturating_sub(p.delivered + 1).min(p.pending.saturating_sub(1));
+            Some(usize::try_from(before).unwrap_or(usize::MAX))
         }
         _ => None,
     };

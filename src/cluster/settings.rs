@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::seal::FleetKey;
+use crate::jobs::Identity;
 
 pub(crate) struct ClusterSettings {
     pub(crate) urls: String,
@@ -21,5 +22,9 @@ pub(crate) struct ClusterSettings {
     pub(crate) log_bytes: u64,
     pub(crate) retention: Duration,
     pub(crate) worker_id: String,
+    /// Who this worker is, for its record in the fleet view.
+    pub(crate) identity: Identity,
+    /// How long a job may wait in the fleet's queue (`queue_timeout`).
+    pub(crate) queue_timeout: Option<Duration>,
     pub(crate) executors: usize,
 }

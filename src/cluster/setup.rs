@@ -8,6 +8,7 @@ use async_nats::jetstream::{self, consumer, kv, stream};
 
 use super::healer::Seen;
 use super::names::Names;
+use crate::domain::BuildClass;
 use super::{ClusterSettings, ClusterStartError};
 
 /// How long JetStream remembers a queued job's message id, so a repeated publish of
@@ -19,7 +20,7 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 pub(super) fn jobs_stream(names: &Names, settings: &ClusterSettings) -> stream::Config {
     stream::Config {
         name: names.jobs_stream(),
-        subjects: vec![names.jobs_subject()],
+        subjects: names.jobs_subjects(),
         retention: stream::RetentionPolicy::WorkQueue,
         discard: stream::DiscardPolicy::New,
         max_messages: i64::try_from(settings.queue_capacity).unwrap_or(i64::MAX),
@@ -66,13 +67,20 @@ pub(super) fn status_stream(names: &Names, settings: &ClusterSettings) -> stream
     }
 }
 
-/// The one durable pull consumer the fleet's workers share.
-pub(super) fn workers_consumer(
+/// The durable pull consumer of one class (`None`: of the unrouted subject), shared by
+/// the workers that take it. Their filters are disjoint, as a work-queue stream wants.
+pub(super) fn class_consumer(
     names: &Names,
     settings: &ClusterSettings,
+    class: Option<BuildClass>,
 ) -> consumer::pull::Config {
+    let (name, filter) = match class {
+        Some(class) => (names.consumer(class), names.jobs_subject(class)),
+        None => (names.unrouted_consumer(), names.unrouted_subject()),
+    };
     consumer::pull::Config {
-        durable_name: Some(names.consumer()),
+        durable_name: Some(name),
+        filter_subject: filter,
         ack_policy: consumer::AckPolicy::Explicit,
         ack_wait: settings.ack_wait,
         // Attempts are counted in the status document, where a job that ran out of
@@ -100,7 +108,7 @@ impl Shape {
         let (jobs, logs) = (jobs_stream(names, settings), logs_stream(names, settings));
         Self {
             queue_capacity: jobs.max_messages,
-            ack_wait: workers_consumer(names, settings).ack_wait,
+            ack_wait: class_consumer(names, settings, None).ack_wait,
             replicas: jobs.num_replicas,
             log_lines: logs.max_messages_per_subject,
             log_bytes: logs.max_bytes,
@@ -149,7 +157,80 @@ pub(super) struct Streams {
     pub(super) logs: stream::Stream,
     pub(super) status_stream: stream::Stream,
     pub(super) status: kv::Store,
-    pub(super) consumer: consumer::PullConsumer,
+    /// Each class's consumer, in [`BuildClass::all`]'s order.
+    pub(super) consumers: Vec<(BuildClass, consumer::PullConsumer)>,
+    pub(super) unrouted: consumer::PullConsumer,
+}
+
+/// Every consumer of the queue: each class's, then the unrouted subject's.
+pub(super) fn consumers(
+    names: &Names,
+    settings: &ClusterSettings,
+) -> Vec<(Option<BuildClass>, consumer::pull::Config)> {
+    BuildClass::all()
+        .into_iter()
+        .map(Some)
+        .chain([None])
+        .map(|class| (class, class_consumer(names, settings, class)))
+        .collect()
+}
+
+/// Finds or creates every consumer of the queue, after removing the single
+/// unfiltered consumer of a fleet set up before jobs had classes.
+pub(super) async fn open_consumers(
+    jobs: &stream::Stream,
+    names: &Names,
+    configs: Vec<(Option<BuildClass>, consumer::pull::Config)>,
+) -> Result<Vec<(Option<BuildClass>, consumer::PullConsumer)>, (String, String)> {
+    let old = names.unfiltered_consumer();
+    if jobs.consumer_info(&old).await.is_ok() {
+        tracing::warn!(
+            consumer = %old,
+            "removing the fleet's single consumer from before job classes; workers older than this one can no longer take jobs"
+        );
+        jobs.delete_consumer(&old)
+            .await
+            .map_err(|e| (format!("consumer {old}"), e.to_string()))?;
+    }
+    let mut found = Vec::new();
+    for (class, config) in configs {
+        let name = config.durable_name.clone().unwrap_or_default();
+        let consumer = jobs
+            .get_or_create_consumer(&name, config)
+            .await
+            .map_err(|e| (format!("consumer {name}"), e.to_string()))?;
+        found.push((class, consumer));
+    }
+    Ok(found)
+}
+
+/// When the consumers were created, as one value the healer compares.
+pub(super) fn created(consumers: &[(Option<BuildClass>, consumer::PullConsumer)]) -> String {
+    consumers
+        .iter()
+        .map(|(_, c)| c.cached_info().created.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A queue stream from before job classes takes their subjects as well.
+pub(super) async fn add_subjects(
+    js: &jetstream::Context,
+    jobs: &mut stream::Stream,
+    names: &Names,
+) -> Result<(), String> {
+    let mut config = jobs.cached_info().config.clone();
+    let wanted = names.jobs_subjects();
+    if wanted.iter().all(|s| config.subjects.contains(s)) {
+        return Ok(());
+    }
+    config.subjects = wanted;
+    js.update_stream(config).await.map_err(|e| e.to_string())?;
+    *jobs = js
+        .get_stream(names.jobs_stream())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 pub(super) async fn open(
@@ -162,8 +243,11 @@ pub(super) async fn open(
         urls: settings.urls.clone(),
         reason: err.to_string(),
     };
-    let jobs = js
+    let mut jobs = js
         .get_or_create_stream(jobs_stream(names, settings))
+        .await
+        .map_err(|e| setup(format!("stream {}", names.jobs_stream()), &e))?;
+    add_subjects(js, &mut jobs, names)
         .await
         .map_err(|e| setup(format!("stream {}", names.jobs_stream()), &e))?;
     let logs = js
@@ -179,15 +263,20 @@ pub(super) async fn open(
         .get_key_value(&bucket)
         .await
         .map_err(|e| setup(format!("bucket {bucket}"), &e))?;
-    let consumer = jobs
-        .get_or_create_consumer(&names.consumer(), workers_consumer(names, settings))
+    let mut consumers = open_consumers(&jobs, names, consumers(names, settings))
         .await
-        .map_err(|e| setup(format!("consumer {}", names.consumer()), &e))?;
+        .map_err(|(what, e)| setup(what, &e))?;
+    let consumers_created = created(&consumers);
+    let (_, unrouted) = consumers.pop().expect("the unrouted subject has a consumer");
+    let consumers: Vec<_> = consumers
+        .into_iter()
+        .map(|(class, c)| (class.expect("each class has a consumer"), c))
+        .collect();
     // A fleet found, not made, may have been set up otherwise: say so and stop, rather
     // than run with an ack wait or limits other workers do not share.
     let fleet = Shape {
         queue_capacity: jobs.cached_info().config.max_messages,
-        ack_wait: consumer.cached_info().config.ack_wait,
+        ack_wait: unrouted.cached_info().config.ack_wait,
         replicas: jobs.cached_info().config.num_replicas,
         log_lines: logs.cached_info().config.max_messages_per_subject,
         log_bytes: logs.cached_info().config.max_bytes,
@@ -205,13 +294,14 @@ pub(super) async fn open(
             jobs: jobs.cached_info().created.to_string(),
             logs: logs.cached_info().created.to_string(),
             status: status_stream.cached_info().created.to_string(),
-            consumer: consumer.cached_info().created.to_string(),
+            consumer: consumers_created,
         },
         jobs,
         logs,
         status_stream,
         status,
-        consumer,
+        consumers,
+        unrouted,
     })
 }
 
@@ -236,6 +326,12 @@ pub(super) mod tests {
             log_bytes: 1 << 20,
             retention: Duration::from_secs(60),
             worker_id: "w1".to_owned(),
+            identity: crate::jobs::Identity {
+                worker_id: "w1".to_owned(),
+                url: None,
+                started_at: 0,
+            },
+            queue_timeout: None,
             executors: 2,
         }
     }
@@ -245,7 +341,7 @@ pub(super) mod tests {
         let names = Names::new("fleet");
         let jobs = jobs_stream(&names, &settings());
         assert_eq!(jobs.name, "fleet_jobs");
-        assert_eq!(jobs.subjects, ["fleet.jobs"]);
+        assert_eq!(jobs.subjects, ["fleet.jobs", "fleet.jobs.*.*"]);
         assert_eq!(jobs.retention, stream::RetentionPolicy::WorkQueue);
         assert_eq!(jobs.discard, stream::DiscardPolicy::New);
         assert_eq!(jobs.max_messages, 16);
@@ -300,11 +396,23 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn the_workers_consumer_acks_explicitly_and_counts_no_deliveries() {
-        let consumer = workers_consumer(&Names::new("fleet"), &settings());
-        assert_eq!(consumer.durable_name.as_deref(), Some("fleet_workers"));
-        assert_eq!(consumer.ack_policy, consumer::AckPolicy::Explicit);
-        assert_eq!(consumer.ack_wait, Duration::from_secs(7));
-        assert_eq!(consumer.max_deliver, -1);
+    fn each_class_has_a_consumer_of_its_own_and_no_filters_overlap() {
+        let names = Names::new("fleet");
+        let all = consumers(&names, &settings());
+        assert_eq!(all.len(), BuildClass::all().len() + 1);
+        let (_, first) = &all[0];
+        assert_eq!(first.durable_name.as_deref(), Some("fleet_amd64_ubuntu-iso"));
+        assert_eq!(first.filter_subject, "fleet.jobs.amd64.ubuntu-iso");
+        let (_, unrouted) = all.last().unwrap();
+        assert_eq!(unrouted.filter_subject, "fleet.jobs");
+        let mut filters: Vec<&str> = all.iter().map(|(_, c)| c.filter_subject.as_str()).collect();
+        filters.sort_unstable();
+        filters.dedup();
+        assert_eq!(filters.len(), all.len());
+        for (_, consumer) in &all {
+            assert_eq!(consumer.ack_policy, consumer::AckPolicy::Explicit);
+            assert_eq!(consumer.ack_wait, Duration::from_secs(7));
+            assert_eq!(consumer.max_deliver, -1);
+        }
     }
 }

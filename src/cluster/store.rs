@@ -3,7 +3,6 @@
 //! retry that compare-and-set needs; callers say what a document should become, and
 //! `jobs::rules` decides that.
 
-use std::time::Duration;
 
 use async_nats::jetstream::{kv, stream};
 use futures::StreamExt;
@@ -11,13 +10,11 @@ use futures::StreamExt;
 use super::ClusterError;
 use super::connection::Link;
 use super::doc::StoredJob;
+use super::listing;
 use super::names::key;
 use crate::jobs::JobView;
 use crate::jobs::NoJob;
 use crate::jobs::rules::Retention;
-
-/// Longest wait for the next document while listing.
-const LIST_WAIT: Duration = Duration::from_secs(5);
 
 pub(super) struct StatusStore {
     kv: kv::Store,
@@ -171,34 +168,11 @@ impl StatusStore {
     /// the newest value per key (one consumer, not one request per job).
     pub(super) async fn all(&self) -> Result<Vec<Versioned>, ClusterError> {
         self.link.reachable()?;
-        let unavailable = |e: &dyn std::fmt::Display| ClusterError::nats("listing jobs", e);
-        let bucket = self.stream.get_info().await.map_err(|e| unavailable(&e))?;
-        if bucket.state.messages == 0 {
-            return Ok(Vec::new());
-        }
-        let mut watch = self
-            .kv
-            .watch_with_history(">")
-            .await
-            .map_err(|e| unavailable(&e))?;
-        let mut docs = Vec::new();
-        loop {
-            // The bucket was not empty a moment ago; a pruner may empty it meanwhile.
-            let next = tokio::time::timeout(LIST_WAIT, watch.next()).await;
-            let Ok(Some(entry)) = next else {
-                break;
-            };
-            let entry = entry.map_err(|e| unavailable(&e))?;
-            if entry.operation == kv::Operation::Put
-                && let Some(doc) = StoredJob::from_bytes(&entry.value)
-            {
-                docs.push((doc, entry.revision));
-            }
-            if entry.delta == 0 {
-                break;
-            }
-        }
-        Ok(docs)
+        let entries = listing::latest(&self.kv, &self.stream, "listing jobs").await?;
+        Ok(entries
+            .iter()
+            .filter_map(|e| StoredJob::from_bytes(&e.value).map(|doc| (doc, e.revision)))
+            .collect())
     }
 
     /// Every change of the job's document from now on, starting with the current one.

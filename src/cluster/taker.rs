@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
+use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -16,9 +17,12 @@ use super::doc::{RunHold, StoredJob};
 use super::mirror::Run;
 use super::queue::{FleetQueue, OpenError};
 use super::running::{Claimed, Mirror, RETRY_AFTER};
-use crate::domain::{FailureCode, JobFailure};
+use crate::domain::{BuildClass, FailureCode, JobFailure};
 use crate::jobs::rules::{self, Claim, Delivered, Holder};
 use crate::time::now_ms;
+
+/// How often an idle worker looks at its classes' consumers without a doorbell.
+const IDLE_POLL: Duration = Duration::from_secs(1);
 
 /// What taking the fleet's jobs on this worker needs.
 pub(super) struct Taker {
@@ -27,6 +31,8 @@ pub(super) struct Taker {
     pub(super) mirror: Arc<Mirror>,
     pub(super) max_attempts: u32,
     pub(super) executors: usize,
+    /// The classes of jobs this worker builds.
+    pub(super) classes: Vec<BuildClass>,
     /// Stops taking jobs.
     pub(super) stop_taking: CancellationToken,
     /// The taking loop and every job's run.
@@ -34,28 +40,54 @@ pub(super) struct Taker {
 }
 
 impl Taker {
-    /// Takes jobs until `stop_taking`: one fetch per free executor.
-    pub(super) fn start(self: &Arc<Self>) {
+    /// Takes jobs of this worker's classes until `stop_taking`, one per free executor
+    /// and nothing while paused. The classes are looked at in turn, starting after
+    /// the one last served, so a deep backlog of one class never starves another.
+    /// Idle, the worker looks again when `doorbell` rings (a job was queued) or after
+    /// [`IDLE_POLL`] (a job handed back by another worker rings no bell).
+    pub(super) fn start(self: &Arc<Self>, mut doorbell: async_nats::Subscriber) {
         let free = Arc::new(Semaphore::new(self.executors));
         let taker = Arc::clone(self);
         self.tasks.spawn(async move {
+            let pause = taker.mirror.engine.pause();
+            let stop = &taker.stop_taking;
+            let mut next_class = 0;
             loop {
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break,
+                    () = pause.resumed() => {}
+                }
                 let permit = tokio::select! {
-                    () = taker.stop_taking.cancelled() => break,
+                    () = stop.cancelled() => break,
                     permit = Arc::clone(&free).acquire_owned() => permit.expect("the semaphore is never closed"),
                 };
                 let message = tokio::select! {
-                    () = taker.stop_taking.cancelled() => break,
-                    message = taker.queue.fetch_one() => message,
+                    () = stop.cancelled() => break,
+                    message = taker.queue.fetch_one(&taker.classes, next_class) => message,
                 };
                 match message {
-                    Ok(Some(message)) => {
+                    Ok(Some((class, message))) => {
+                        next_class = (class + 1) % taker.classes.len();
+                        if pause.is_paused() {
+                            // Paused while it was being fetched: another worker takes it.
+                            let _ = message.ack_with(AckKind::Nak(None)).await;
+                            continue;
+                        }
                         let job = Arc::clone(&taker);
                         taker
                             .tasks
                             .spawn(async move { job.take(message, permit).await });
                     }
-                    Ok(None) => {}
+                    Ok(None) => {
+                        drop(permit);
+                        tokio::select! {
+                            () = stop.cancelled() => break,
+                            Some(_) = doorbell.next() => {}
+                            () = tokio::time::sleep(IDLE_POLL) => {}
+                            () = pause.paused() => {}
+                        }
+                    }
                     Err(e) => {
                         tracing::debug!("taking a job from the fleet's queue: {e}");
                         tokio::time::sleep(RETRY_AFTER).await;
@@ -75,6 +107,14 @@ impl Taker {
             Err(reason) => return self.unopened(message, delivered, reason).await,
         };
         let span = tracing::info_span!("job", job_id = %opened.id, round = opened.round);
+        if !self.builds(&opened.envelope.job) {
+            // Only a job queued before classes (or by a misconfigured worker) comes
+            // here: one that builds it takes it.
+            tracing::info!(parent: &span, "this worker does not build the job's class; leaving it to others");
+            let delay = self.mirror.ack_wait.min(Duration::from_secs(5));
+            let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+            return;
+        }
         crate::faults::point("before_claim");
         async move {
             match self.claim(&opened.id, opened.round).await {
@@ -82,6 +122,8 @@ impl Taker {
                     crate::faults::point("after_claim");
                     let run = Run::new(&self.mirror, *claimed, message);
                     run.run(opened.envelope, permit).await;
+                    // The fleet view shows the job gone from this worker at once.
+                    self.mirror.leases.touch();
                 }
                 Ok(Taken::Drop) => {
                     // Stale (a later round, cancelled, or already finished): drop it.
@@ -102,6 +144,16 @@ impl Taker {
         }
         .instrument(span)
         .await;
+    }
+
+    /// Whether the job as sent is of a class this worker builds.
+    fn builds(&self, job: &serde_json::Value) -> bool {
+        let field = |name: &str| job.get(name).and_then(serde_json::Value::as_str);
+        let class = field("architecture")
+            .zip(field("imageKind"))
+            .and_then(|(a, k)| BuildClass::from_label(&format!("{a}/{k}")));
+        // A job that does not parse fails in the run, with the parse error in its log.
+        class.is_none_or(|class| self.classes.contains(&class))
     }
 
     /// A message this worker cannot open. Another worker may (a key rotation under

@@ -14,7 +14,8 @@ use bytesize::ByteSize;
 use clap::error::{ContextKind, ContextValue};
 use clap::{Args, CommandFactory, Parser, ValueEnum};
 
-use crate::domain::Secret;
+use crate::domain::job::{Architecture, ImageKind};
+use crate::domain::{BuildSet, Secret};
 
 mod fleet;
 
@@ -56,6 +57,11 @@ pub struct Config {
     #[arg(long, env = "COREBUILD_WORKDIR", default_value = ".nogit/workdir")]
     pub workdir: PathBuf,
 
+    /// The URL other hosts reach this worker's API at, shown in the fleet view
+    /// [default: http(s)://<hostname>:<port>, or the bound address when it is specific].
+    #[arg(long, env = "COREBUILD_ADVERTISE_URL", value_parser = parse_advertise_url)]
+    pub advertise_url: Option<String>,
+
     /// Worker id reported in capabilities [default: <hostname>-<pid>].
     #[arg(long, env = "COREBUILD_WORKER_ID")]
     pub worker_id: Option<String>,
@@ -84,6 +90,19 @@ pub struct Config {
     /// Jobs that may wait for a free executor (running jobs not counted).
     #[arg(long, env = "COREBUILD_QUEUE_CAPACITY", default_value = "16")]
     pub queue_capacity: NonZeroUsize,
+
+    /// Longest wait of a queued job, in seconds: past it the job ends as `queue_timeout`
+    /// (0: no limit).
+    #[arg(long, env = "COREBUILD_QUEUE_TIMEOUT_SECS", default_value_t = 86400)]
+    pub queue_timeout_secs: u64,
+
+    /// Architectures this worker builds, comma-separated (amd64, arm64, rpi).
+    #[arg(long, env = "COREBUILD_ARCHITECTURES", value_delimiter = ',', default_value = "amd64,arm64,rpi", value_parser = parse_wire::<Architecture>)]
+    pub(crate) architectures: Vec<Architecture>,
+
+    /// Image kinds this worker builds, comma-separated (ubuntu-iso, balena-raw).
+    #[arg(long, env = "COREBUILD_IMAGE_KINDS", value_delimiter = ',', default_value = "ubuntu-iso,balena-raw", value_parser = parse_wire::<ImageKind>)]
+    pub(crate) image_kinds: Vec<ImageKind>,
 
     /// Time limit of one job, in seconds.
     #[arg(long, env = "COREBUILD_JOB_TIMEOUT_SECS", default_value = "7200")]
@@ -186,6 +205,33 @@ impl Config {
         }
     }
 
+    /// What this worker builds; an error names both variables when they leave nothing.
+    pub(crate) fn builds(&self) -> Result<BuildSet, ConfigError> {
+        BuildSet::new(&self.architectures, &self.image_kinds).map_err(ConfigError)
+    }
+
+    /// The longest a job may wait in a queue, when there is a limit.
+    pub(crate) fn queue_timeout(&self) -> Option<std::time::Duration> {
+        (self.queue_timeout_secs > 0).then(|| std::time::Duration::from_secs(self.queue_timeout_secs))
+    }
+
+    /// The URL the fleet view shows for a worker listening on `address`.
+    pub(crate) fn advertised_url(&self, address: std::net::SocketAddr, https: bool) -> String {
+        if let Some(url) = &self.advertise_url {
+            return url.clone();
+        }
+        let scheme = if https { "https" } else { "http" };
+        let host = match address.ip() {
+            ip if ip.is_unspecified() => nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| "localhost".to_owned()),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        format!("{scheme}://{host}:{}", address.port())
+    }
+
     /// The configured token, where one is set and not empty.
     pub fn required_token(&self) -> Option<&Secret> {
         self.token.as_ref().filter(|t| !t.expose().is_empty())
@@ -237,6 +283,23 @@ fn parse_env_name(value: &str) -> Result<String, String> {
         ));
     }
     Ok(name.to_owned())
+}
+
+fn parse_advertise_url(value: &str) -> Result<String, String> {
+    let value = value.trim().trim_end_matches('/');
+    let rest = value
+        .strip_prefix("http://")
+        .or_else(|| value.strip_prefix("https://"))
+        .ok_or("must start with http:// or https://")?;
+    if rest.is_empty() || rest.contains(char::is_whitespace) {
+        return Err("must name a host, with no spaces".to_owned());
+    }
+    Ok(value.to_owned())
+}
+
+/// One value of a comma list of wire names (spaces around it allowed).
+fn parse_wire<T: FromStr<Err = String>>(value: &str) -> Result<T, String> {
+    value.trim().parse()
 }
 
 fn parse_size(value: &str) -> Result<ByteSize, String> {

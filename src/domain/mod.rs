@@ -3,6 +3,7 @@
 //! [`s3_target`], [`parse`]), the [`Job`] that comes out, and the states and outcomes
 //! a job has on its way. Every other layer takes these types; this one takes none.
 
+pub(crate) mod class;
 pub(crate) mod fields;
 pub(crate) mod job;
 pub(crate) mod names;
@@ -18,6 +19,7 @@ pub(crate) mod wire;
 // The public surface: parsing a job (what an embedding program or a test needs to
 // render its builder config), the secret holder of the configuration, and the states
 // the CLI filters by. Everything else is the crate's own.
+pub(crate) use class::{BuildClass, BuildSet};
 pub use fields::FieldError;
 pub use job::Job;
 pub(crate) use outcome::{Artifact, ErrorCode, FailureCode, JobFailure, Outcome};

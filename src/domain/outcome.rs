@@ -34,6 +34,10 @@ wire_enum! {
         UnreadableJob = "unreadable_job",
         /// Cluster mode: the fleet's queue was lost while the job waited in it.
         QueueLost = "queue_lost",
+        /// The job waited in a queue longer than COREBUILD_QUEUE_TIMEOUT_SECS.
+        QueueTimeout = "queue_timeout",
+        /// Standalone: this worker does not build the job's architecture or image kind.
+        UnsupportedBuild = "unsupported_build",
     }
 }
 
@@ -60,6 +64,9 @@ pub(crate) enum FailureCode {
     UnreadableJob,
     /// Cluster mode: the job's queued message went with a lost queue; it never ran.
     QueueLost,
+    /// It waited in a queue past COREBUILD_QUEUE_TIMEOUT_SECS (in a fleet: no worker
+    /// that builds its class took it in time); it never ran.
+    QueueTimeout,
 }
 
 impl FailureCode {
@@ -73,6 +80,7 @@ impl FailureCode {
         Self::WorkerLost,
         Self::UnreadableJob,
         Self::QueueLost,
+        Self::QueueTimeout,
     ];
 
     /// The wire code answers carry for this failure.
@@ -87,6 +95,7 @@ impl FailureCode {
             Self::WorkerLost => ErrorCode::WorkerLost,
             Self::UnreadableJob => ErrorCode::UnreadableJob,
             Self::QueueLost => ErrorCode::QueueLost,
+            Self::QueueTimeout => ErrorCode::QueueTimeout,
         }
     }
 

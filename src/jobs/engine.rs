@@ -9,12 +9,14 @@ use tokio_util::task::TaskTracker;
 
 use super::events::JobEvents;
 use super::executor::{Executor, JobRunner, Pool};
+use super::pause::Pause;
 use super::queue::JobQueue;
 use super::record::JobRecord;
 use super::registry::{Admission, AdmitError, Registry};
 use super::rules::{self, Cancel};
-use crate::domain::{ErrorCode, FailureCode, Job, JobFailure, Secret};
+use crate::domain::{BuildClass, BuildSet, ErrorCode, FailureCode, Job, JobFailure, Secret};
 use crate::joblog::{JobLog, LogBudget, Scrubber};
+use crate::time::now_ms;
 use crate::upload::Fence;
 
 /// What a fleet run brings to the engine beside the job.
@@ -36,6 +38,10 @@ pub(crate) struct EngineSettings {
     pub(crate) log_bytes: u64,
     /// Secrets that are not part of a job but must not reach a job's log either.
     pub(crate) worker_secrets: Vec<Secret>,
+    /// The architectures and image kinds this worker builds.
+    pub(crate) builds: BuildSet,
+    /// The longest a job waits in the queue before it ends as `queue_timeout`.
+    pub(crate) queue_timeout: Option<Duration>,
 }
 
 /// How often retention is applied while no job finishes.
@@ -53,6 +59,8 @@ pub(crate) struct Engine {
     /// Stops the executors from taking new jobs, and the pruner.
     stop: CancellationToken,
     accepting: AtomicBool,
+    /// Paused: nothing new starts (`corebuild pause`).
+    pause: Arc<Pause>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +81,7 @@ impl Engine {
         let queue = Arc::new(JobQueue::new(settings.queue_capacity));
         let tracker = TaskTracker::new();
         let stop = CancellationToken::new();
-        let prune = {
+        let prune: Arc<dyn Fn() + Send + Sync> = {
             let (registry, retention, max) = (
                 Arc::clone(&registry),
                 settings.retention,
@@ -83,26 +91,18 @@ impl Engine {
                 registry.prune(retention, max);
             })
         };
+        let pause = Arc::new(Pause::default());
         let pool = Pool {
             size: settings.executors,
+            pause: Arc::clone(&pause),
             queue: Arc::clone(&queue),
             runner: Arc::clone(&runner),
             events: Arc::clone(&events),
             on_finish: prune.clone(),
         };
         let executor = Executor::start(pool, &tracker, stop.clone());
-        let pruner_stop = stop.clone();
-        tracker.spawn(async move {
-            let mut tick = tokio::time::interval(PRUNE_EVERY);
-            loop {
-                tokio::select! {
-                    () = pruner_stop.cancelled() => break,
-                    _ = tick.tick() => prune(),
-                }
-            }
-        });
         let log_budget = LogBudget::new(settings.log_bytes);
-        Arc::new(Self {
+        let engine = Arc::new(Self {
             settings,
             registry,
             queue,
@@ -113,7 +113,64 @@ impl Engine {
             tracker,
             stop,
             accepting: AtomicBool::new(true),
-        })
+            pause,
+        });
+        engine.start_sweeper(prune);
+        engine
+    }
+
+    /// Applies retention, and the queue-wait limit, now and then until shutdown. It
+    /// holds the engine weakly, so it never keeps it alive.
+    fn start_sweeper(self: &Arc<Self>, prune: Arc<dyn Fn() + Send + Sync>) {
+        // Often enough that a job outlives its queue-wait limit by a quarter at most.
+        let every = self
+            .settings
+            .queue_timeout
+            .map_or(PRUNE_EVERY, |limit| (limit / 4).clamp(Duration::from_millis(250), PRUNE_EVERY));
+        let (engine, stop) = (Arc::downgrade(self), self.stop.clone());
+        self.tracker.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            let mut last_prune = std::time::Instant::now();
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let Some(engine) = engine.upgrade() else { break };
+                engine.end_overdue();
+                if last_prune.elapsed() >= PRUNE_EVERY {
+                    prune();
+                    last_prune = std::time::Instant::now();
+                }
+            }
+        });
+    }
+
+    /// Ends every job that has waited in the queue past the limit, as `queue_timeout`.
+    fn end_overdue(&self) {
+        let Some(limit) = self.settings.queue_timeout else {
+            return;
+        };
+        let limit_ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+        let deadline = now_ms().saturating_sub(limit_ms);
+        for record in self.queue.take_waiting_since(deadline) {
+            let message = format!(
+                "the job waited in the queue for more than {}s (COREBUILD_QUEUE_TIMEOUT_SECS) and never ran",
+                limit.as_secs()
+            );
+            record.log_sink().note(&format!("Not started: {message}"));
+            self.end_unstarted(&record, JobFailure::new(FailureCode::QueueTimeout, message));
+        }
+    }
+
+    /// Pausing and resuming: nothing new starts while paused.
+    pub(crate) fn pause(&self) -> &Pause {
+        &self.pause
+    }
+
+    /// What this worker builds.
+    pub(crate) fn builds(&self) -> &BuildSet {
+        &self.settings.builds
     }
 
     /// Queues `job`, or attaches to the same job already known (docs/api.md,
@@ -124,6 +181,10 @@ impl Engine {
         job: Job,
         api_token: Option<&str>,
     ) -> Result<Admission, AdmitError> {
+        if let Some(refusal) = unsupported(&self.settings.builds, &job) {
+            self.events.rejected(ErrorCode::UnsupportedBuild);
+            return Err(AdmitError::Unsupported(refusal));
+        }
         let admitted = self.registry.admit(job, &self.queue, |job, attempt| {
             let log = self.new_log(&job, api_token);
             let record = JobRecord::new(job, attempt, log);
@@ -135,6 +196,7 @@ impl Engine {
             Ok(Admission::Attached(_)) | Err(AdmitError::Conflict(_)) => {}
             Err(AdmitError::QueueFull) => self.events.rejected(ErrorCode::QueueFull),
             Err(AdmitError::ShuttingDown) => self.events.rejected(ErrorCode::ShuttingDown),
+            Err(AdmitError::Unsupported(_)) => {}
         }
         admitted
     }
@@ -181,6 +243,11 @@ impl Engine {
     /// Bytes of log text retained now, and the limit.
     pub(crate) fn log_bytes(&self) -> (u64, u64) {
         (self.log_budget.used(), self.log_budget.limit())
+    }
+
+    /// Jobs run at once.
+    pub(crate) fn executors(&self) -> usize {
+        self.settings.executors
     }
 
     pub(crate) fn running(&self) -> usize {
@@ -274,4 +341,23 @@ impl Engine {
         }
         self.tracker.wait().await;
     }
+}
+
+/// Why this worker refuses `job`, naming the field and what it builds instead.
+fn unsupported(builds: &BuildSet, job: &Job) -> Option<String> {
+    let class = BuildClass::of(job);
+    if builds.builds(class) {
+        return None;
+    }
+    let list = |values: Vec<String>| values.join(",");
+    let field = if builds.architectures().contains(&class.architecture) {
+        "job.imageKind"
+    } else {
+        "job.architecture"
+    };
+    Some(format!(
+        "{field}: this worker does not build {class} images (COREBUILD_ARCHITECTURES={}, COREBUILD_IMAGE_KINDS={}); send the job to a worker whose capabilities list them",
+        list(builds.architectures().iter().map(ToString::to_string).collect()),
+        list(builds.image_kinds().iter().map(ToString::to_string).collect()),
+    ))
 }

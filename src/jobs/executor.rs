@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::events::JobEvents;
+use super::pause::Pause;
 use super::queue::JobQueue;
 use super::record::JobRecord;
 use crate::domain::{FailureCode, Job, JobFailure, Outcome};
@@ -43,6 +44,8 @@ where
 #[derive(Clone)]
 pub(crate) struct Pool {
     pub(crate) size: usize,
+    /// While paused, no worker of the pool takes a job.
+    pub(crate) pause: Arc<Pause>,
     pub(crate) queue: Arc<JobQueue>,
     pub(crate) runner: Arc<dyn JobRunner>,
     pub(crate) events: Arc<dyn JobEvents>,
@@ -65,6 +68,13 @@ impl Executor {
                     let record = tokio::select! {
                         biased;
                         () = stop.cancelled() => break,
+                        // Checked before the queue, so a paused pool takes nothing.
+                        () = pool.pause.paused() => {
+                            tokio::select! {
+                                () = stop.cancelled() => break,
+                                () = pool.pause.resumed() => continue,
+                            }
+                        }
                         record = pool.queue.next() => record,
                     };
                     busy.fetch_add(1, Ordering::SeqCst);

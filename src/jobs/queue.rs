@@ -88,6 +88,17 @@ impl JobQueue {
         waiting.jobs.iter().position(|r| Arc::ptr_eq(r, record))
     }
 
+    /// Takes out every job admitted before `deadline` (ms since the epoch).
+    pub(crate) fn take_waiting_since(&self, deadline: u64) -> Vec<Arc<JobRecord>> {
+        let mut waiting = self.waiting.lock().expect("queue lock");
+        let (overdue, kept) = waiting
+            .jobs
+            .drain(..)
+            .partition(|r| r.created_at < deadline);
+        waiting.jobs = kept;
+        overdue.into()
+    }
+
     /// Refuses every later push and hands back the jobs that were waiting.
     pub(crate) fn close(&self) -> Vec<Arc<JobRecord>> {
         let mut waiting = self.waiting.lock().expect("queue lock");

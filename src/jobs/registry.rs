@@ -29,6 +29,9 @@ pub(crate) enum AdmitError {
     Conflict(String),
     #[error("the worker is shutting down")]
     ShuttingDown,
+    /// Not one of the architectures and image kinds this worker builds.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl From<PushError> for AdmitError {

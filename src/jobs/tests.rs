@@ -17,7 +17,7 @@ use crate::domain::{
 };
 use crate::joblog::{JobLog, LogBudget, Scrubber};
 
-fn job(id: &str) -> Job {
+pub(super) fn job(id: &str) -> Job {
     parse_job(json!({
         "id": id,
         "architecture": "amd64",
@@ -32,7 +32,7 @@ fn job(id: &str) -> Job {
     .unwrap()
 }
 
-fn settings(executors: usize, queue_capacity: usize) -> EngineSettings {
+pub(super) fn settings(executors: usize, queue_capacity: usize) -> EngineSettings {
     EngineSettings {
         executors,
         queue_capacity,
@@ -41,6 +41,8 @@ fn settings(executors: usize, queue_capacity: usize) -> EngineSettings {
         max_retained: 100,
         log_bytes: u64::MAX,
         worker_secrets: Vec::new(),
+        builds: crate::domain::BuildSet::everything(),
+        queue_timeout: None,
     }
 }
 
@@ -56,7 +58,7 @@ fn artifact(record: &JobRecord) -> Outcome {
     })
 }
 
-fn admitted(admission: Result<Admission, AdmitError>) -> Arc<JobRecord> {
+pub(super) fn admitted(admission: Result<Admission, AdmitError>) -> Arc<JobRecord> {
     match admission {
         Ok(Admission::Queued(r) | Admission::Attached(r)) => r,
         Err(e) => panic!("not admitted: {e}"),
@@ -64,10 +66,10 @@ fn admitted(admission: Result<Admission, AdmitError>) -> Arc<JobRecord> {
 }
 
 /// Ids in the order their jobs started.
-type StartOrder = Arc<std::sync::Mutex<Vec<String>>>;
+pub(super) type StartOrder = Arc<std::sync::Mutex<Vec<String>>>;
 
 /// A runner whose jobs wait until the test releases them, counting how many run at once.
-fn gated() -> (
+pub(super) fn gated() -> (
     Arc<dyn JobRunner>,
     Arc<Semaphore>,
     Arc<AtomicUsize>,

@@ -13,7 +13,7 @@ use super::{JobBackend, Load, Submitted};
 use crate::api::ApiError;
 use crate::cluster::{Cluster, ClusterState};
 use crate::domain::{Job, Outcome};
-use crate::jobs::{FollowEvent, JobView, LogPage};
+use crate::jobs::{Engine, FollowEvent, Identity, JobView, LogPage, WorkerRecord};
 
 impl JobBackend for Cluster {
     fn submit<'a>(
@@ -86,6 +86,18 @@ impl JobBackend for Cluster {
 
     fn log_bytes(&self) -> (u64, u64) {
         JobBackend::log_bytes(self.engine().as_ref())
+    }
+
+    fn engine(&self) -> &Engine {
+        Cluster::engine(self)
+    }
+
+    fn workers<'a>(&'a self, me: &'a Identity) -> BoxFuture<'a, Result<Vec<WorkerRecord>, ApiError>> {
+        Box::pin(async move { Ok(Cluster::workers(self, me).await?) })
+    }
+
+    fn fleet(&self) -> Option<Vec<WorkerRecord>> {
+        Some(Cluster::fleet(self))
     }
 
     fn cluster_state(&self) -> Option<ClusterState> {

@@ -12,7 +12,9 @@ use tokio_util::sync::CancellationToken;
 use super::{JobBackend, Load, Submitted};
 use crate::api::ApiError;
 use crate::domain::{Job, Outcome};
-use crate::jobs::{Admission, Engine, FollowEvent, JobRecord, JobView, LogPage, NoJob};
+use crate::jobs::{
+    Admission, Engine, FollowEvent, Identity, JobRecord, JobView, LogPage, NoJob, WorkerRecord,
+};
 
 /// The job's record, or 404.
 fn found(engine: &Engine, id: &str) -> Result<Arc<JobRecord>, ApiError> {
@@ -110,6 +112,14 @@ impl JobBackend for Engine {
 
     fn log_bytes(&self) -> (u64, u64) {
         Engine::log_bytes(self)
+    }
+
+    fn engine(&self) -> &Engine {
+        self
+    }
+
+    fn workers<'a>(&'a self, me: &'a Identity) -> BoxFuture<'a, Result<Vec<WorkerRecord>, ApiError>> {
+        Box::pin(async move { Ok(vec![self.describe(me)]) })
     }
 
     fn shutdown<'a>(&'a self, grace: Duration, force: &'a CancellationToken) -> BoxFuture<'a, ()> {

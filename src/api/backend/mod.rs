@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::error::ApiError;
 use crate::cluster::ClusterState;
 use crate::domain::{Job, Outcome};
-use crate::jobs::{FollowEvent, JobRecord, JobView, LogPage};
+use crate::jobs::{Engine, FollowEvent, Identity, JobRecord, JobView, LogPage, WorkerRecord};
 
 /// The jobs as the handlers see them.
 pub(crate) type Backend = Arc<dyn JobBackend>;
@@ -85,6 +85,17 @@ pub(crate) trait JobBackend: Send + Sync {
 
     /// Bytes of log text retained now, and the limit.
     fn log_bytes(&self) -> (u64, u64);
+
+    /// This worker's engine: its pause, what it builds, its own record.
+    fn engine(&self) -> &Engine;
+
+    /// Every worker of the fleet that is alive now (standalone: this one), by id.
+    fn workers<'a>(&'a self, me: &'a Identity) -> BoxFuture<'a, Result<Vec<WorkerRecord>, ApiError>>;
+
+    /// Cluster mode: the fleet's live workers as last read (a few seconds old at most).
+    fn fleet(&self) -> Option<Vec<WorkerRecord>> {
+        None
+    }
 
     /// Cluster mode: whether NATS is reachable now.
     fn cluster_state(&self) -> Option<ClusterState> {

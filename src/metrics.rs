@@ -2,7 +2,8 @@
 //! one process), rendered in the text format at `GET /metrics`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
 
@@ -62,6 +63,29 @@ pub(crate) struct Metrics {
     /// Registered at the first scrape that has a certificate: a worker on plain HTTP
     /// exports no such series.
     certificate_not_after: OnceLock<IntGauge>,
+    queue_wait: Histogram,
+    /// Cluster mode: registered at the first scrape that has the fleet's figures.
+    fleet: OnceLock<FleetGauges>,
+}
+
+/// The fleet's gauges per job class.
+struct FleetGauges {
+    waiting: IntGaugeVec,
+    workers: IntGaugeVec,
+}
+
+/// One job class of the fleet, as the gauges show it.
+pub(crate) struct ClassNow {
+    /// `amd64/ubuntu-iso`.
+    pub(crate) class: String,
+    /// Jobs of the class no worker has taken yet (its consumer's pending count).
+    pub(crate) waiting: u64,
+    /// Live workers that build the class.
+    pub(crate) live: u64,
+    /// Of those, the ones with every executor busy.
+    pub(crate) busy: u64,
+    /// Of those, the paused ones.
+    pub(crate) paused: u64,
 }
 
 /// What the gauges show, read at scrape time.
@@ -72,6 +96,8 @@ pub(crate) struct Now {
     pub(crate) log_bytes: (u64, u64),
     /// Over HTTPS: when the API's certificate expires, in seconds since the epoch.
     pub(crate) certificate_not_after: Option<i64>,
+    /// Cluster mode: each job class of the fleet.
+    pub(crate) fleet: Option<Vec<ClassNow>>,
 }
 
 impl Metrics {
@@ -143,8 +169,19 @@ impl Metrics {
             "The budget for retained log text (COREBUILD_LOG_BYTES).",
         )
         .unwrap();
+        let queue_wait = Histogram::with_opts(
+            HistogramOpts::new(
+                "queue_wait_seconds",
+                "From a job's admission to its start (in a fleet: its first run's).",
+            )
+            .buckets(vec![
+                0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0,
+            ]),
+        )
+        .unwrap();
         for collector in [
             Box::new(jobs_submitted.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(queue_wait.clone()),
             Box::new(jobs_finished.clone()),
             Box::new(queue_rejections.clone()),
             Box::new(job_duration.clone()),
@@ -174,6 +211,8 @@ impl Metrics {
             log_bytes,
             log_bytes_limit,
             certificate_not_after: OnceLock::new(),
+            queue_wait,
+            fleet: OnceLock::new(),
         }
     }
 
@@ -208,11 +247,48 @@ impl Metrics {
                 })
                 .set(not_after);
         }
+        if let Some(classes) = &now.fleet {
+            let gauges = self.fleet.get_or_init(|| self.register_fleet());
+            let set = |g: &IntGaugeVec, labels: &[&str], v: u64| {
+                g.with_label_values(labels)
+                    .set(i64::try_from(v).unwrap_or(i64::MAX));
+            };
+            for c in classes {
+                set(&gauges.waiting, &[&c.class], c.waiting);
+                set(&gauges.workers, &[&c.class, "live"], c.live);
+                set(&gauges.workers, &[&c.class, "busy"], c.busy);
+                set(&gauges.workers, &[&c.class, "paused"], c.paused);
+            }
+        }
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
             .expect("text encoding into a Vec");
         String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+impl Metrics {
+    fn register_fleet(&self) -> FleetGauges {
+        let waiting = IntGaugeVec::new(
+            Opts::new(
+                "fleet_jobs_waiting",
+                "Jobs of a class in the fleet's queue that no worker has taken yet.",
+            ),
+            &["class"],
+        )
+        .unwrap();
+        let workers = IntGaugeVec::new(
+            Opts::new(
+                "fleet_workers",
+                "Live workers of the fleet that build a class: all (live), those with no free executor (busy), the paused ones (paused).",
+            ),
+            &["class", "state"],
+        )
+        .unwrap();
+        self.registry.register(Box::new(waiting.clone())).unwrap();
+        self.registry.register(Box::new(workers.clone())).unwrap();
+        FleetGauges { waiting, workers }
     }
 }
 
@@ -306,6 +382,10 @@ impl JobEvents for Metrics {
         self.queue_rejections
             .with_label_values(&[reason.as_str()])
             .inc();
+    }
+
+    fn started(&self, waited: Duration) {
+        self.queue_wait.observe(waited.as_secs_f64());
     }
 
     /// Counts a finished job once, with its run time when it ran at all.

@@ -30,6 +30,10 @@ pub(crate) struct JobStatus {
     /// Cluster mode only: the worker that runs the job, or ran it last.
     #[serde(skip_serializing_if = "Option::is_none")]
     worker_id: Option<String>,
+    /// Cluster mode, while queued: why no worker takes the job now (no live worker
+    /// builds its class, or only paused ones do).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue_note: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -61,6 +65,7 @@ impl From<JobView> for JobStatus {
             }),
             log_lines: view.log_lines,
             worker_id: view.worker_id,
+            queue_note: view.queue_note,
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::metrics::Now;
 pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let backend = state.backend();
     let load = backend.load();
+    let fleet = backend.fleet_classes(state.identity()).await;
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics().render(&Now {
@@ -18,5 +19,6 @@ pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             queued: load.queued,
             log_bytes: backend.log_bytes(),
             certificate_not_after: state.certificate_not_after(),
+            fleet,
         }))
 }

@@ -165,6 +165,7 @@ fn new_round(job: &Job, fingerprint: &str, round: u32, attempt: u32) -> StoredJo
             error: None,
             log_lines: 0,
             worker_id: None,
+            queue_note: None,
         },
         fingerprint: fingerprint.to_owned(),
         round,

@@ -12,6 +12,7 @@ mod cancel;
 mod connection;
 mod doc;
 mod error;
+mod fleet_view;
 mod follow;
 mod healer;
 mod hold;
@@ -40,7 +41,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::domain::Job;
 use crate::jobs::rules::Retention;
-use crate::jobs::{Engine, FollowEvent, Identity, JobView, LogPage, WorkerRecord};
+use crate::jobs::{Engine, FollowEvent, JobView, LogPage};
 use crate::metrics::ClusterMetrics;
 
 pub(crate) use admission::Admitted;
@@ -112,6 +113,7 @@ impl Cluster {
             log_lines,
             worker_id,
             executors,
+            queue_timeout: settings_queue_timeout,
             ..
         } = settings;
         let queue = Arc::new(FleetQueue::new(
@@ -190,7 +192,7 @@ impl Cluster {
             .start(doorbell.map_err(|e| subscription(&names.doorbell_subjects(), e))?);
         healer.start(tasks, abandon.clone());
         let (store, logs, queue) = (&cluster.store, &cluster.logs, &cluster.queue);
-        Pruner::new(store, logs, queue, leases).start(tasks, abandon.clone());
+        Pruner::new(store, logs, queue, leases, settings_queue_timeout).start(tasks, abandon.clone());
         tracing::info!(
             %urls,
             prefix = names.prefix(),
@@ -198,22 +200,6 @@ impl Cluster {
             "cluster mode: taking jobs from the fleet's queue"
         );
         Ok(Arc::new(cluster))
-    }
-
-    /// The fleet's live workers, this one's record as it is now.
-    pub(crate) async fn workers(&self, me: &Identity) -> Result<Vec<WorkerRecord>, ClusterError> {
-        self.link.reachable()?;
-        let mut workers = self.leases.all().await?;
-        workers.retain(|w| w.worker_id != me.worker_id);
-        workers.push(self.engine.describe(me));
-        workers.sort_by(|a, b| a.worker_id.cmp(&b.worker_id));
-        Ok(workers)
-    }
-
-    /// The fleet's live workers as last read (at most a few seconds old), for
-    /// capabilities and metrics, which must not wait on NATS.
-    pub(crate) fn fleet(&self) -> Vec<WorkerRecord> {
-        self.leases.fleet()
     }
 
     /// This worker's engine, which runs the jobs it takes from the fleet.
@@ -232,12 +218,16 @@ impl Cluster {
         raw: Value,
         api_token: Option<&str>,
     ) -> Result<Admitted, ClusterError> {
-        self.admission.submit(job, raw, api_token).await
+        let mut admitted = self.admission.submit(job, raw, api_token).await?;
+        self.note_unserved(std::slice::from_mut(&mut admitted.view));
+        Ok(admitted)
     }
 
     pub(crate) async fn view(&self, id: &str) -> Result<JobView, ClusterError> {
         let (doc, _) = self.store.known(id).await?;
-        Ok(self.queue.with_position(&doc).await)
+        let mut view = self.queue.with_position(&doc).await;
+        self.note_unserved(std::slice::from_mut(&mut view));
+        Ok(view)
     }
 
     /// Every job of the fleet still retained, newest first.
@@ -248,6 +238,7 @@ impl Cluster {
             .map(|(doc, _)| doc)
             .filter(|doc| !self.store.expired(doc));
         let mut views = self.queue.with_positions(retained).await;
+        self.note_unserved(&mut views);
         views.sort_by_key(|v| std::cmp::Reverse(v.created_at));
         Ok(views)
     }

@@ -1,7 +1,8 @@
 //! Retention in the fleet: every worker removes finished jobs past their retention
 //! (status and log) now and then, and ends jobs no worker will ever take: those whose
 //! admitting worker died before it published them, and running ones whose worker is
-//! gone (its lease expired) after their message went with a lost queue. Reads hide
+//! gone (its lease expired) after their message went with a lost queue, and queued
+//! ones past the queue-wait limit (no worker of their class took them). Reads hide
 //! expired jobs at once; this only frees the space.
 
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub(super) struct Pruner {
     logs: Arc<LogStore>,
     queue: Arc<FleetQueue>,
     leases: Arc<Leases>,
+    /// The longest a job waits in the fleet's queue before it ends as `queue_timeout`.
+    queue_timeout: Option<Duration>,
 }
 
 impl Pruner {
@@ -37,19 +40,25 @@ impl Pruner {
         logs: &Arc<LogStore>,
         queue: &Arc<FleetQueue>,
         leases: Arc<Leases>,
+        queue_timeout: Option<Duration>,
     ) -> Self {
         Self {
             store: Arc::clone(store),
             logs: Arc::clone(logs),
             queue: Arc::clone(queue),
             leases,
+            queue_timeout,
         }
     }
 
     /// Prunes every [`PRUNE_EVERY`] until `abandon`.
     pub(super) fn start(self, tasks: &TaskTracker, abandon: CancellationToken) {
         tasks.spawn(async move {
-            let mut tick = tokio::time::interval(PRUNE_EVERY);
+            // Often enough that a job outlives its queue-wait limit by a quarter at most.
+            let every = self.queue_timeout.map_or(PRUNE_EVERY, |limit| {
+                (limit / 4).clamp(Duration::from_secs(1), PRUNE_EVERY)
+            });
+            let mut tick = tokio::time::interval(every);
             loop {
                 tokio::select! {
                     () = abandon.cancelled() => break,
@@ -80,6 +89,22 @@ impl Pruner {
                     "the worker that admitted the job stopped before it was queued; submit it again",
                 ));
                 let _ = self.store.update(&id, &doc, revision).await;
+            } else if let Some(limit) = self.overdue(&doc) {
+                let seq = doc.seq;
+                doc.fail(&JobFailure::new(
+                    FailureCode::QueueTimeout,
+                    format!(
+                        "no worker that builds {} took the job within {}s (COREBUILD_QUEUE_TIMEOUT_SECS); it never ran",
+                        doc.class(),
+                        limit.as_secs()
+                    ),
+                ));
+                if self.store.update(&id, &doc, revision).await.is_ok() {
+                    tracing::warn!(job_id = %id, class = %doc.class(), "the job waited past the queue-wait limit; it ends as queue_timeout");
+                    if let Some(seq) = seq {
+                        self.queue.remove(seq).await;
+                    }
+                }
             } else if self.orphaned(&doc).await? {
                 doc.fail(&JobFailure::new(
                     FailureCode::QueueLost,
@@ -91,6 +116,17 @@ impl Pruner {
             }
         }
         Ok(())
+    }
+
+    /// The queue-wait limit, when a job that never ran has waited past it.
+    fn overdue(&self, doc: &StoredJob) -> Option<Duration> {
+        let limit = self.queue_timeout?;
+        let waited = now_ms().saturating_sub(doc.view.created_at);
+        let over = doc.view.state == JobState::Queued
+            && doc.runs == 0
+            && doc.seq.is_some()
+            && u128::from(waited) > limit.as_millis();
+        over.then_some(limit)
     }
 
     /// A running job whose worker's lease has expired and whose message is gone.

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
@@ -24,6 +25,9 @@ use crate::jobs::JobView;
 const JOB_HEADER: &str = "Corebuild-Job";
 const ROUND_HEADER: &str = "Corebuild-Round";
 
+
+/// How long one look at a class's consumer may take.
+const FETCH_LIMIT: Duration = Duration::from_secs(2);
 
 /// What the queue's message carries, sealed with the fleet key: the job as it was
 /// sent (parsed again by the worker that takes it) and the token it came with, which
@@ -159,39 +163,50 @@ impl FleetQueue {
 
     /// One job of the first class of `classes` that has one, starting at `start` and
     /// going round, then of the unrouted subject; none at once when all are empty.
-    /// Returns the index of the class it came from.
+    /// Returns the index of the class it came from. A class whose consumer does not
+    /// answer (its leader moving) does not keep the others from being looked at.
     pub(super) async fn fetch_one(
         &self,
         classes: &[BuildClass],
         start: usize,
     ) -> Result<Option<(usize, jetstream::Message)>, ClusterError> {
         let n = classes.len();
-        for i in (0..n).map(|i| (start + i) % n) {
-            let Some(consumer) = self.consumer(classes[i]) else {
-                continue;
-            };
-            if let Some(message) = Self::fetch_from(consumer).await? {
-                return Ok(Some((i, message)));
+        let order = (0..n).map(|i| (start + i) % n);
+        let consumers = order
+            .filter_map(|i| self.consumer(classes[i]).map(|c| (i, c)))
+            .chain([(start, &self.unrouted)]);
+        let mut failed = None;
+        for (i, consumer) in consumers {
+            match Self::fetch_from(consumer).await {
+                Ok(Some(message)) => return Ok(Some((i, message))),
+                Ok(None) => {}
+                Err(e) => failed = Some(e),
             }
         }
-        Ok(Self::fetch_from(&self.unrouted).await?.map(|m| (start, m)))
+        failed.map_or(Ok(None), Err)
     }
 
-    /// One message of `consumer`, or none at once (`no_wait`).
+    /// One message of `consumer`, or none at once (`no_wait`). The request has no
+    /// expiry (which would make the server hold it), so the client bounds it.
     async fn fetch_from(
         consumer: &consumer::PullConsumer,
     ) -> Result<Option<jetstream::Message>, ClusterError> {
-        let mut batch = consumer
-            .fetch()
-            .max_messages(1)
-            .messages()
+        let fetch = async {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(1)
+                .messages()
+                .await
+                .map_err(|e| ClusterError::nats("fetching a job", e))?;
+            match batch.next().await {
+                Some(Ok(message)) => Ok(Some(message)),
+                Some(Err(e)) => Err(ClusterError::nats("fetching a job", e)),
+                None => Ok(None),
+            }
+        };
+        tokio::time::timeout(FETCH_LIMIT, fetch)
             .await
-            .map_err(|e| ClusterError::nats("fetching a job", e))?;
-        match batch.next().await {
-            Some(Ok(message)) => Ok(Some(message)),
-            Some(Err(e)) => Err(ClusterError::nats("fetching a job", e)),
-            None => Ok(None),
-        }
+            .unwrap_or_else(|_| Err(ClusterError::nats("fetching a job", "no answer in time")))
     }
 
     /// The job id and round a queued message names (in clear, in its headers).

@@ -25,6 +25,8 @@ pub(crate) struct FleetRun {
     pub(crate) fence: Arc<dyn Fence>,
     /// The first `seq` of this run's log: after every line of the runs before it.
     pub(crate) log_from: u64,
+    /// For the first run of a submission: when it was admitted to the fleet's queue.
+    pub(crate) queued_since: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -216,7 +218,9 @@ impl Engine {
         }
         let log = self.new_log(&job, api_token);
         log.start_at(run.log_from);
-        let record = Arc::new(JobRecord::new(job, attempt, log));
+        let mut record = JobRecord::new(job, attempt, log);
+        record.queued_since = run.queued_since;
+        let record = Arc::new(record);
         record.fence_with(run.fence);
         self.runner.admitted(&record.job, &record.log_sink());
         self.registry.replace(Arc::clone(&record));

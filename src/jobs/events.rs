@@ -12,6 +12,9 @@ pub(crate) trait JobEvents: Send + Sync + 'static {
     fn rejected(&self, reason: ErrorCode);
     /// A job ended; `ran` is its time from start to end when it started at all.
     fn finished(&self, outcome: &Outcome, ran: Option<Duration>);
+    /// A job started after waiting this long in a queue (in a fleet: since it was
+    /// admitted, for its first run only).
+    fn started(&self, _waited: Duration) {}
 }
 
 /// For engines nobody counts.

@@ -17,6 +17,7 @@ use super::queue::JobQueue;
 use super::record::JobRecord;
 use crate::domain::{FailureCode, Job, JobFailure, Outcome};
 use crate::joblog::LogSink;
+use crate::time::now_ms;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -78,6 +79,10 @@ impl Executor {
                         record = pool.queue.next() => record,
                     };
                     busy.fetch_add(1, Ordering::SeqCst);
+                    if let Some(since) = record.queued_since {
+                        let waited = now_ms().saturating_sub(since);
+                        pool.events.started(Duration::from_millis(waited));
+                    }
                     run_one(&pool.runner, &record).await;
                     if let Some(outcome) = record.outcome() {
                         pool.events.finished(&outcome, ran_for(&record));

@@ -22,7 +22,7 @@ pub(crate) use pause::Paused;
 pub(crate) use record::JobRecord;
 pub(crate) use registry::{Admission, AdmitError};
 pub(crate) use view::{FailureView, FollowEvent, JobView, LogPage};
-pub(crate) use worker::{Identity, WorkerRecord, WorkerState};
+pub(crate) use worker::{Identity, WorkerRecord, WorkerState, queue_note};
 
 /// A job id that is not known (or is past its retention), in either mode.
 #[derive(Debug, thiserror::Error)]

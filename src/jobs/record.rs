@@ -27,6 +27,9 @@ pub(crate) struct JobRecord {
     pub(crate) job: Job,
     pub(crate) attempt: u32,
     pub(crate) created_at: u64,
+    /// When it began to wait for its start, for the queue-wait histogram; none for a
+    /// fleet job's later runs, whose wait is not a queue's.
+    pub(crate) queued_since: Option<u64>,
     pub(crate) log: Arc<JobLog>,
     /// Fired to stop this job: by a cancel request or by shutdown. Use [`Self::cancel_for`].
     pub(crate) cancel: CancellationToken,
@@ -49,6 +52,7 @@ impl JobRecord {
             job,
             attempt,
             created_at: now,
+            queued_since: Some(now),
             log,
             cancel: CancellationToken::new(),
             cancel_reason: std::sync::OnceLock::new(),

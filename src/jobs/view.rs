@@ -29,6 +29,9 @@ pub(crate) struct JobView {
     pub(crate) log_lines: u64,
     /// Cluster mode: the worker running or last running the job.
     pub(crate) worker_id: Option<String>,
+    /// Cluster mode, while queued: why no worker takes it now (never stored).
+    #[serde(default, skip_serializing)]
+    pub(crate) queue_note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +65,7 @@ impl JobView {
             error,
             log_lines: record.log.next_seq(),
             worker_id: None,
+            queue_note: None,
         }
     }
 

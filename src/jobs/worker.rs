@@ -103,3 +103,29 @@ impl Engine {
         }
     }
 }
+
+/// Why no worker of `fleet` takes a queued job of this architecture and kind now, if
+/// none does: the job's status says so rather than leaving it waiting silently.
+pub(crate) fn queue_note(
+    architecture: Architecture,
+    image_kind: ImageKind,
+    fleet: &[WorkerRecord],
+) -> Option<String> {
+    let builds = |w: &&WorkerRecord| {
+        w.architectures.contains(&architecture) && w.image_kinds.contains(&image_kind)
+    };
+    if fleet.iter().any(|w| w.takes(architecture, image_kind)) {
+        return None;
+    }
+    let class = format!("{architecture}/{image_kind}");
+    let builders = fleet.iter().filter(builds).count();
+    Some(if builders == 0 {
+        format!(
+            "no live worker of the fleet builds {class} now; the job waits for one to join (COREBUILD_QUEUE_TIMEOUT_SECS)"
+        )
+    } else {
+        format!(
+            "every live worker that builds {class} is paused or draining; the job waits for one to take work (COREBUILD_QUEUE_TIMEOUT_SECS)"
+        )
+    })
+}

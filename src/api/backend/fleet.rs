@@ -13,6 +13,7 @@ use super::{JobBackend, Load, Submitted};
 use crate::api::ApiError;
 use crate::cluster::{Cluster, ClusterState};
 use crate::domain::{Job, Outcome};
+use crate::metrics::ClassNow;
 use crate::jobs::{Engine, FollowEvent, Identity, JobView, LogPage, WorkerRecord};
 
 impl JobBackend for Cluster {
@@ -94,6 +95,10 @@ impl JobBackend for Cluster {
 
     fn workers<'a>(&'a self, me: &'a Identity) -> BoxFuture<'a, Result<Vec<WorkerRecord>, ApiError>> {
         Box::pin(async move { Ok(Cluster::workers(self, me).await?) })
+    }
+
+    fn fleet_classes<'a>(&'a self, me: &'a Identity) -> BoxFuture<'a, Option<Vec<ClassNow>>> {
+        Box::pin(async move { Some(self.classes_now(me).await) })
     }
 
     fn fleet(&self) -> Option<Vec<WorkerRecord>> {

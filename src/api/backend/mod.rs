@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 use crate::cluster::ClusterState;
+use crate::metrics::ClassNow;
 use crate::domain::{Job, Outcome};
 use crate::jobs::{Engine, FollowEvent, Identity, JobRecord, JobView, LogPage, WorkerRecord};
 
@@ -95,6 +96,11 @@ pub(crate) trait JobBackend: Send + Sync {
     /// Cluster mode: the fleet's live workers as last read (a few seconds old at most).
     fn fleet(&self) -> Option<Vec<WorkerRecord>> {
         None
+    }
+
+    /// Cluster mode: each job class's backlog and workers, for the fleet's gauges.
+    fn fleet_classes<'a>(&'a self, _me: &'a Identity) -> BoxFuture<'a, Option<Vec<ClassNow>>> {
+        Box::pin(async { None })
     }
 
     /// Cluster mode: whether NATS is reachable now.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::api::{Api, refused};
 use super::progress::Progress;
 use super::sse::{StreamError, read_events};
-use super::{ClientCommand, ClientError, Exit, human};
+use super::{ClientCommand, ClientError, Exit, fleet, human};
 use crate::domain::JobState;
 
 /// Lines per page when reading a whole log.
@@ -49,6 +49,25 @@ pub(super) async fn run(command: ClientCommand) -> Result<Exit, ClientError> {
                     s["state"].as_str().unwrap_or("?")
                 )
             });
+            Ok(Exit::Ok)
+        }
+        ClientCommand::Workers { .. } => {
+            let list = api.get("/corebuild/v1/workers").await?;
+            print_value(json, &list, fleet::workers);
+            Ok(Exit::Ok)
+        }
+        ClientCommand::Pause { reason, .. } => {
+            let request = api
+                .request(Method::POST, "/corebuild/v1/worker/pause")
+                .json(&json!({ "reason": reason }));
+            let (_, answer) = api.send(request).await?;
+            print_value(json, &answer, fleet::worker);
+            Ok(Exit::Ok)
+        }
+        ClientCommand::Resume { .. } => {
+            let request = api.request(Method::POST, "/corebuild/v1/worker/resume");
+            let (_, answer) = api.send(request).await?;
+            print_value(json, &answer, fleet::worker);
             Ok(Exit::Ok)
         }
         ClientCommand::Logs { id, follow, .. } => logs(&api, &id, follow).await,

@@ -22,6 +22,12 @@ pub(super) fn time(ms: u64) -> String {
     format!("{} ({})", at.format("%Y-%m-%d %H:%M:%S"), ago_text(ago))
 }
 
+/// How long ago `ms` (since the epoch) was.
+pub(super) fn ago(ms: u64) -> String {
+    let now = u64::try_from(Local::now().timestamp_millis()).unwrap_or(0);
+    ago_text(i64::try_from(now.saturating_sub(ms) / 1000).unwrap_or(i64::MAX))
+}
+
 fn ago_text(seconds: i64) -> String {
     match seconds {
         s if s < 0 => "just now".to_owned(),
@@ -226,11 +232,29 @@ pub(super) fn capabilities(c: &Value) -> String {
         ),
         ("features", join(&c["features"])),
     ];
+    let state = match (c["state"].as_str(), c["paused"]["reason"].as_str()) {
+        (Some("paused"), Some(reason)) => Some(("state", format!("paused ({reason})"))),
+        (state, _) => state.map(|s| ("state", s.to_owned())),
+    };
     let cluster = c["cluster"]
         .as_str()
         .map(|state| ("cluster", format!("NATS {state}")));
+    let fleet = c["fleet"].is_object().then(|| {
+        let f = &c["fleet"];
+        (
+            "fleet",
+            format!(
+                "{} of {} live workers active; builds {}",
+                f["activeWorkers"],
+                f["liveWorkers"],
+                join(&f["supportedClasses"])
+            ),
+        )
+    });
     rows.iter()
+        .chain(state.iter())
         .chain(cluster.iter())
+        .chain(fleet.iter())
         .map(|(label, value)| format!("{label:<11} {value}"))
         .collect::<Vec<_>>()
         .join("\n")

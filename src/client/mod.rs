@@ -6,6 +6,7 @@
 
 mod api;
 mod commands;
+mod fleet;
 mod human;
 mod progress;
 mod sse;
@@ -103,6 +104,24 @@ pub enum ClientCommand {
         #[command(flatten)]
         conn: Connection,
     },
+    /// List the live workers: standalone the worker itself, in a fleet every worker.
+    Workers {
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Pause the worker: its running jobs finish, it starts nothing new until resumed.
+    Pause {
+        /// Why, shown in the fleet view (at most 200 characters).
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Resume a paused worker.
+    Resume {
+        #[command(flatten)]
+        conn: Connection,
+    },
 }
 
 impl ClientCommand {
@@ -113,7 +132,10 @@ impl ClientCommand {
             | Self::Status { conn, .. }
             | Self::Jobs { conn, .. }
             | Self::Logs { conn, .. }
-            | Self::Cancel { conn, .. } => conn,
+            | Self::Cancel { conn, .. }
+            | Self::Workers { conn }
+            | Self::Pause { conn, .. }
+            | Self::Resume { conn } => conn,
         }
     }
 }

@@ -3,8 +3,7 @@
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use std::sync::OnceLock;
@@ -117,7 +116,7 @@ impl Metrics {
         let queue_rejections = IntCounterVec::new(
             Opts::new(
                 "queue_rejections_total",
-                "Submissions refused with 503, by reason.",
+                "Submissions refused (503 queue full or shutting down, 422 unsupported build), by reason.",
             ),
             &["reason"],
         )

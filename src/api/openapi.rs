@@ -9,9 +9,7 @@ use serde_json::{Value, json};
 use utoipa::OpenApi;
 
 use super::state::AppState;
-use super::{
-    capabilities, error, health, job_status, jobs, logs, metrics, ready, submit, workers,
-};
+use super::{capabilities, error, health, job_status, jobs, logs, metrics, ready, submit, workers};
 use crate::domain::{job, outcome, schema, state, wire};
 use crate::joblog;
 

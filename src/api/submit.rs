@@ -35,7 +35,9 @@ pub(crate) enum Submitted<'a> {
     responses((status = 200, description = "the finished job; or, asynchronously, the status of the known job it attached to", body = Submitted),
         (status = 202, description = "accepted (async)", body = JobStatus),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 408, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, description = "standalone: the worker does not build the job's architecture or image kind (`unsupported_build`)", body = ErrorBody),
+        (status = 500, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[post("/corebuild/v1/jobs/baseos-image")]
 pub(crate) async fn submit(

@@ -148,7 +148,10 @@ mod tests {
     fn a_reason_is_optional_bounded_and_printable() {
         assert_eq!(reason(b"").unwrap(), DEFAULT_REASON);
         assert_eq!(reason(b"{}").unwrap(), DEFAULT_REASON);
-        assert_eq!(reason(br#"{"reason": " kernel update "}"#).unwrap(), "kernel update");
+        assert_eq!(
+            reason(br#"{"reason": " kernel update "}"#).unwrap(),
+            "kernel update"
+        );
         assert!(reason(br#"{"reason": "a\nb"}"#).is_err());
         assert!(reason(br#"{"reason": 5}"#).is_err());
         assert!(reason(br#"{"why": "x"}"#).is_err());

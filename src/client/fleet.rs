@@ -72,8 +72,14 @@ mod tests {
         ]});
         let text = workers(&list);
         assert!(text.lines().next().unwrap().starts_with("WORKER"), "{text}");
-        assert!(text.contains("amd64 ubuntu-iso") && text.contains("1/2") && text.contains("j1"), "{text}");
-        assert!(text.contains("paused (kernel update)") && text.contains("arm64,rpi balena-raw"), "{text}");
+        assert!(
+            text.contains("amd64 ubuntu-iso") && text.contains("1/2") && text.contains("j1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("paused (kernel update)") && text.contains("arm64,rpi balena-raw"),
+            "{text}"
+        );
         let answer = serde_json::json!({"worker": list["workers"][1]});
         assert!(worker(&answer).starts_with("b is paused (kernel update)"));
     }

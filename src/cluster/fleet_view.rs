@@ -75,5 +75,4 @@ impl Cluster {
             view.queue_note = queue_note(view.architecture, view.image_kind, &fleet);
         }
     }
-
 }

@@ -125,7 +125,10 @@ impl Healer {
             (before.jobs != now.jobs, self.names.jobs_stream()),
             (before.logs != now.logs, self.names.logs_stream()),
             (before.status != now.status, self.names.status_bucket()),
-            (before.consumer != now.consumer, "consumer of a job class".to_owned()),
+            (
+                before.consumer != now.consumer,
+                "consumer of a job class".to_owned(),
+            ),
         ];
         for (_, name) in recreated.iter().filter(|(changed, _)| *changed) {
             tracing::error!(

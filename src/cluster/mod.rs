@@ -186,13 +186,18 @@ impl Cluster {
         let pings = cluster.link.watch(tasks, abandon.clone()).await;
         pings.map_err(|e| subscription("for round trips", e))?;
         leases.keep(tasks, abandon.clone());
-        let doorbell = cluster.link.client().subscribe(names.doorbell_subjects()).await;
+        let doorbell = cluster
+            .link
+            .client()
+            .subscribe(names.doorbell_subjects())
+            .await;
         cluster
             .taker
             .start(doorbell.map_err(|e| subscription(&names.doorbell_subjects(), e))?);
         healer.start(tasks, abandon.clone());
         let (store, logs, queue) = (&cluster.store, &cluster.logs, &cluster.queue);
-        Pruner::new(store, logs, queue, leases, settings_queue_timeout).start(tasks, abandon.clone());
+        Pruner::new(store, logs, queue, leases, settings_queue_timeout)
+            .start(tasks, abandon.clone());
         tracing::info!(
             %urls,
             prefix = names.prefix(),

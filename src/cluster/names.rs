@@ -40,10 +40,7 @@ impl Names {
 
     /// Every subject of the job queue.
     pub(crate) fn jobs_subjects(&self) -> Vec<String> {
-        vec![
-            self.unrouted_subject(),
-            format!("{}.jobs.*.*", self.prefix),
-        ]
+        vec![self.unrouted_subject(), format!("{}.jobs.*.*", self.prefix)]
     }
 
     /// The durable pull consumer of one class, shared by the workers that build it

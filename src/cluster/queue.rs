@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use bytes::Bytes;
 use async_nats::jetstream::{self, consumer, stream};
+use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,7 +24,6 @@ use crate::jobs::JobView;
 /// Headers of a queued job's message: which job and round it is, needed to open it.
 const JOB_HEADER: &str = "Corebuild-Job";
 const ROUND_HEADER: &str = "Corebuild-Round";
-
 
 /// How long one look at a class's consumer may take.
 const FETCH_LIMIT: Duration = Duration::from_secs(2);
@@ -306,7 +305,9 @@ fn position(doc: &StoredJob, progress: Option<Progress>) -> JobView {
     let mut view = doc.view.clone();
     view.queue_position = match (view.state, doc.seq, progress) {
         (JobState::Queued, Some(seq), Some(p)) => {
-            let before = seq.saturating_sub(p.delivered + 1).min(p.pending.saturating_sub(1));
+            let before = seq
+                .saturating_sub(p.delivered + 1)
+                .min(p.pending.saturating_sub(1));
             Some(usize::try_from(before).unwrap_or(usize::MAX))
         }
         _ => None,

@@ -8,8 +8,8 @@ use async_nats::jetstream::{self, consumer, kv, stream};
 
 use super::healer::Seen;
 use super::names::Names;
-use crate::domain::BuildClass;
 use super::{ClusterSettings, ClusterStartError};
+use crate::domain::BuildClass;
 
 /// How long JetStream remembers a queued job's message id, so a repeated publish of
 /// one admission is stored once.
@@ -267,7 +267,9 @@ pub(super) async fn open(
         .await
         .map_err(|(what, e)| setup(what, &e))?;
     let consumers_created = created(&consumers);
-    let (_, unrouted) = consumers.pop().expect("the unrouted subject has a consumer");
+    let (_, unrouted) = consumers
+        .pop()
+        .expect("the unrouted subject has a consumer");
     let consumers: Vec<_> = consumers
         .into_iter()
         .map(|(class, c)| (class.expect("each class has a consumer"), c))
@@ -401,7 +403,10 @@ pub(super) mod tests {
         let all = consumers(&names, &settings());
         assert_eq!(all.len(), BuildClass::all().len() + 1);
         let (_, first) = &all[0];
-        assert_eq!(first.durable_name.as_deref(), Some("fleet_amd64_ubuntu-iso"));
+        assert_eq!(
+            first.durable_name.as_deref(),
+            Some("fleet_amd64_ubuntu-iso")
+        );
         assert_eq!(first.filter_subject, "fleet.jobs.amd64.ubuntu-iso");
         let (_, unrouted) = all.last().unwrap();
         assert_eq!(unrouted.filter_subject, "fleet.jobs");

@@ -3,7 +3,6 @@
 //! retry that compare-and-set needs; callers say what a document should become, and
 //! `jobs::rules` decides that.
 
-
 use async_nats::jetstream::{kv, stream};
 use futures::StreamExt;
 

@@ -212,7 +212,8 @@ impl Config {
 
     /// The longest a job may wait in a queue, when there is a limit.
     pub(crate) fn queue_timeout(&self) -> Option<std::time::Duration> {
-        (self.queue_timeout_secs > 0).then(|| std::time::Duration::from_secs(self.queue_timeout_secs))
+        (self.queue_timeout_secs > 0)
+            .then(|| std::time::Duration::from_secs(self.queue_timeout_secs))
     }
 
     /// The URL the fleet view shows for a worker listening on `address`.

@@ -119,7 +119,11 @@ impl BuildSet {
     pub(crate) fn classes(&self) -> Vec<BuildClass> {
         self.architectures
             .iter()
-            .flat_map(|a| self.image_kinds.iter().filter_map(|k| BuildClass::new(*a, *k)))
+            .flat_map(|a| {
+                self.image_kinds
+                    .iter()
+                    .filter_map(|k| BuildClass::new(*a, *k))
+            })
             .collect()
     }
 }
@@ -141,8 +145,11 @@ mod tests {
 
     #[test]
     fn a_set_builds_its_classes_and_no_others() {
-        let set = BuildSet::new(&[Architecture::Arm64, Architecture::Rpi], &[ImageKind::BalenaRaw])
-            .unwrap();
+        let set = BuildSet::new(
+            &[Architecture::Arm64, Architecture::Rpi],
+            &[ImageKind::BalenaRaw],
+        )
+        .unwrap();
         let classes: Vec<String> = set.classes().iter().map(|c| c.label()).collect();
         assert_eq!(classes, ["arm64/balena-raw", "rpi/balena-raw"]);
         assert!(!set.builds(BuildClass::new(Architecture::Amd64, ImageKind::BalenaRaw).unwrap()));

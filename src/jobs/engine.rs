@@ -125,10 +125,9 @@ impl Engine {
     /// holds the engine weakly, so it never keeps it alive.
     fn start_sweeper(self: &Arc<Self>, prune: Arc<dyn Fn() + Send + Sync>) {
         // Often enough that a job outlives its queue-wait limit by a quarter at most.
-        let every = self
-            .settings
-            .queue_timeout
-            .map_or(PRUNE_EVERY, |limit| (limit / 4).clamp(Duration::from_millis(250), PRUNE_EVERY));
+        let every = self.settings.queue_timeout.map_or(PRUNE_EVERY, |limit| {
+            (limit / 4).clamp(Duration::from_millis(250), PRUNE_EVERY)
+        });
         let (engine, stop) = (Arc::downgrade(self), self.stop.clone());
         self.tracker.spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -138,7 +137,9 @@ impl Engine {
                     () = stop.cancelled() => break,
                     _ = tick.tick() => {}
                 }
-                let Some(engine) = engine.upgrade() else { break };
+                let Some(engine) = engine.upgrade() else {
+                    break;
+                };
                 engine.end_overdue();
                 if last_prune.elapsed() >= PRUNE_EVERY {
                     prune();
@@ -361,7 +362,19 @@ fn unsupported(builds: &BuildSet, job: &Job) -> Option<String> {
     };
     Some(format!(
         "{field}: this worker does not build {class} images (COREBUILD_ARCHITECTURES={}, COREBUILD_IMAGE_KINDS={}); send the job to a worker whose capabilities list them",
-        list(builds.architectures().iter().map(ToString::to_string).collect()),
-        list(builds.image_kinds().iter().map(ToString::to_string).collect()),
+        list(
+            builds
+                .architectures()
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        ),
+        list(
+            builds
+                .image_kinds()
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        ),
     ))
 }

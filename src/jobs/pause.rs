@@ -85,7 +85,10 @@ mod tests {
         let first = pause.pause("kernel update".into());
         let second = pause.pause("kernel update, then reboot".into());
         assert_eq!(first.since, second.since);
-        assert_eq!(pause.current().unwrap().reason, "kernel update, then reboot");
+        assert_eq!(
+            pause.current().unwrap().reason,
+            "kernel update, then reboot"
+        );
         pause.paused().await;
         let waiter = tokio::spawn({
             let pause = std::sync::Arc::clone(&pause);

@@ -30,11 +30,16 @@ async fn a_job_of_a_class_the_worker_does_not_build_is_refused_naming_the_field(
         panic!("an amd64 job was admitted by an arm64 worker");
     };
     assert!(message.starts_with("job.architecture: "), "{message}");
-    assert!(message.contains("COREBUILD_ARCHITECTURES=arm64"), "{message}");
+    assert!(
+        message.contains("COREBUILD_ARCHITECTURES=arm64"),
+        "{message}"
+    );
     assert!(engine.get("amd").is_none(), "nothing is registered");
     let record = engine.describe(&me());
     assert_eq!(record.architectures, [Architecture::Arm64]);
-    engine.shutdown(Duration::ZERO, &CancellationToken::new()).await;
+    engine
+        .shutdown(Duration::ZERO, &CancellationToken::new())
+        .await;
 }
 
 #[tokio::test]
@@ -58,7 +63,9 @@ async fn a_paused_worker_starts_nothing_new_and_finishes_what_it_runs() {
     assert_eq!(*order.lock().unwrap(), ["first"]);
     engine.pause().resume();
     assert!(waiting.wait().await.is_ok(), "a resumed worker takes it");
-    engine.shutdown(Duration::ZERO, &CancellationToken::new()).await;
+    engine
+        .shutdown(Duration::ZERO, &CancellationToken::new())
+        .await;
 }
 
 #[tokio::test]
@@ -81,5 +88,7 @@ async fn a_job_that_waits_past_the_queue_limit_ends_as_queue_timeout_and_never_r
     gate.add_permits(1);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(order.lock().unwrap().is_empty(), "it never ran");
-    engine.shutdown(Duration::ZERO, &CancellationToken::new()).await;
+    engine
+        .shutdown(Duration::ZERO, &CancellationToken::new())
+        .await;
 }

@@ -49,6 +49,10 @@ async fn bad_values_stop_start_up_naming_the_variable() {
         ("COREBUILD_UPLOAD_CONCURRENCY", "0"),
         ("COREBUILD_MAX_BODY_BYTES", "lots"),
         ("COREBUILD_LOG_FORMAT", "xml"),
+        ("COREBUILD_ARCHITECTURES", "sparc"),
+        ("COREBUILD_IMAGE_KINDS", "floppy"),
+        ("COREBUILD_QUEUE_TIMEOUT_SECS", "soon"),
+        ("COREBUILD_ADVERTISE_URL", "ftp://builder-1"),
     ];
     for (variable, value) in cases {
         let (code, stderr) = start_with(&[(variable, value)]).await;
@@ -59,6 +63,21 @@ async fn bad_values_stop_start_up_naming_the_variable() {
             "{variable}={value}: message names both: {stderr}"
         );
     }
+}
+
+#[tokio::test]
+async fn capabilities_that_leave_nothing_to_build_stop_start_up_naming_both() {
+    let (code, stderr) = start_with(&[
+        ("COREBUILD_ARCHITECTURES", "rpi"),
+        ("COREBUILD_IMAGE_KINDS", " ubuntu-iso "),
+    ])
+    .await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("COREBUILD_ARCHITECTURES (rpi)"), "{stderr}");
+    assert!(
+        stderr.contains("COREBUILD_IMAGE_KINDS (ubuntu-iso)"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -91,6 +110,8 @@ fn defaults_match_the_documented_ones() {
     assert_eq!(config.upload_concurrency.get(), 4);
     assert_eq!(config.max_body_bytes.as_u64(), 1024 * 1024);
     assert!(config.required_token().is_none());
+    assert_eq!(config.queue_timeout_secs, 86400);
+    assert_eq!(config.advertise_url, None);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 mod async_jobs;
 mod binary;
+mod build_classes;
 mod builders;
 mod cancel;
 mod capabilities;
@@ -24,6 +25,7 @@ mod jobs;
 mod logs;
 mod metrics;
 mod openapi;
+mod pause;
 mod protected_mode;
 mod queue;
 mod readiness;

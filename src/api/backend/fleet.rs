@@ -13,8 +13,8 @@ use super::{JobBackend, Load, Submitted};
 use crate::api::ApiError;
 use crate::cluster::{Cluster, ClusterState};
 use crate::domain::{Job, Outcome};
-use crate::metrics::ClassNow;
 use crate::jobs::{Engine, FollowEvent, Identity, JobView, LogPage, WorkerRecord};
+use crate::metrics::ClassNow;
 
 impl JobBackend for Cluster {
     fn submit<'a>(
@@ -93,7 +93,10 @@ impl JobBackend for Cluster {
         Cluster::engine(self)
     }
 
-    fn workers<'a>(&'a self, me: &'a Identity) -> BoxFuture<'a, Result<Vec<WorkerRecord>, ApiError>> {
+    fn workers<'a>(
+        &'a self,
+        me: &'a Identity,
+    ) -> BoxFuture<'a, Result<Vec<WorkerRecord>, ApiError>> {
         Box::pin(async move { Ok(Cluster::workers(self, me).await?) })
     }
 

@@ -118,7 +118,10 @@ impl JobBackend for Engine {
         self
     }
 
-    fn workers<'a>(&'a self, me: &'a Identity) -> BoxFuture<'a, Result<Vec<WorkerRecord>, ApiError>> {
+    fn workers<'a>(
+        &'a self,
+        me: &'a Identity,
+    ) -> BoxFuture<'a, Result<Vec<WorkerRecord>, ApiError>> {
         Box::pin(async move { Ok(vec![self.describe(me)]) })
     }
 

@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 use crate::cluster::ClusterState;
-use crate::metrics::ClassNow;
 use crate::domain::{Job, Outcome};
 use crate::jobs::{Engine, FollowEvent, Identity, JobRecord, JobView, LogPage, WorkerRecord};
+use crate::metrics::ClassNow;
 
 /// The jobs as the handlers see them.
 pub(crate) type Backend = Arc<dyn JobBackend>;
@@ -91,7 +91,10 @@ pub(crate) trait JobBackend: Send + Sync {
     fn engine(&self) -> &Engine;
 
     /// Every worker of the fleet that is alive now (standalone: this one), by id.
-    fn workers<'a>(&'a self, me: &'a Identity) -> BoxFuture<'a, Result<Vec<WorkerRecord>, ApiError>>;
+    fn workers<'a>(
+        &'a self,
+        me: &'a Identity,
+    ) -> BoxFuture<'a, Result<Vec<WorkerRecord>, ApiError>>;
 
     /// Cluster mode: the fleet's live workers as last read (a few seconds old at most).
     fn fleet(&self) -> Option<Vec<WorkerRecord>> {

@@ -372,6 +372,7 @@ fn start_engine(
         } else {
             config.queue_timeout()
         },
+        pause_holds_queue: !cluster_mode,
     };
     Engine::start(settings, Arc::new(pipeline), Arc::clone(metrics) as _)
 }

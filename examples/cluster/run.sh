@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# A fleet on one machine: a nats-server with JetStream, moto as the S3 server and three
-# corebuild workers on loopback, sharing one job queue. Submits three jobs to one worker,
-# shows them spread over the fleet, kills (-9) the worker running one of them and shows
-# that job finish on another worker as its next attempt.
+# A mixed fleet on one machine: a nats-server with JetStream, moto as the S3 server and
+# three corebuild workers on loopback sharing one job queue: two build amd64 installer
+# ISOs, one builds Raspberry Pi images (arm64, rpi). Submits every job to one worker,
+# shows each run on a worker that builds its kind, kills (-9) the worker running one of
+# them and shows that job finish on the other amd64 worker as its next attempt.
 #
 # Needs: corebuild on PATH (or COREBUILD=path/to/corebuild), nats-server, moto_server,
 # xorriso, openssl, curl, python3. Everything happens in a scratch folder that is
@@ -37,8 +38,12 @@ curl -s -X PUT "http://127.0.0.1:$s3_port/artifacts" > /dev/null
 # The same fleet key on every worker; a short ack wait so a lost worker shows quickly.
 key=$(openssl rand -hex 32)
 declare -A worker_pid
+# What each worker builds: worker-3 is the fleet's Raspberry Pi host.
+architectures=(x amd64 amd64 arm64,rpi)
+kinds=(x ubuntu-iso ubuntu-iso balena-raw)
 for i in 1 2 3; do
   COREBUILD_BIND=127.0.0.1 COREBUILD_PORT=1306$i COREBUILD_WORKER_ID=worker-$i \
+  COREBUILD_ARCHITECTURES=${architectures[$i]} COREBUILD_IMAGE_KINDS=${kinds[$i]} \
   COREBUILD_WORKDIR="$scratch/work-$i" COREBUILD_MAX_CONCURRENCY=1 \
   COREBUILD_NATS_URL="nats://127.0.0.1:$nats_port" COREBUILD_CLUSTER_KEY="$key" \
   COREBUILD_NATS_ACK_WAIT_SECS=5 \
@@ -52,6 +57,8 @@ for i in 1 2 3; do
 done
 echo "== three workers in one fleet"
 "$corebuild" capabilities --url http://127.0.0.1:13061 | grep -E '^(worker|cluster)'
+until "$corebuild" capabilities --url http://127.0.0.1:13061 | grep -q 'rpi/balena-raw'; do sleep 0.2; done
+"$corebuild" workers --url http://127.0.0.1:13061 | cut -c1-60
 
 for n in 1 2 3; do
   cat > "$scratch/job-$n.json" <<JSON
@@ -64,7 +71,20 @@ for n in 1 2 3; do
 JSON
   "$corebuild" submit "$scratch/job-$n.json" --url http://127.0.0.1:13061 > /dev/null
 done
-sleep 2
+cat > "$scratch/job-pi.json" <<JSON
+{
+  "id": "fleet-pi", "architecture": "rpi", "imageKind": "balena-raw",
+  "sourceImageUrl": "https://images.example.com/balena-rpi.img.xz",
+  "cloudlyUrl": "https://cloudly.example.com", "provisioningToken": "fleet-demo-token",
+  "s3Descriptor": { "endpoint": "127.0.0.1:$s3_port", "useSsl": false,
+    "accessKey": "test", "accessSecret": "test-secret", "bucketName": "artifacts" }
+}
+JSON
+"$corebuild" submit "$scratch/job-pi.json" --url http://127.0.0.1:13061 > /dev/null
+until "$corebuild" status fleet-2 --json --url http://127.0.0.1:13063 |
+  python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["state"] != "running")'; do
+  sleep 0.2
+done
 echo
 echo "== all submitted to worker-1, listed by worker-3"
 "$corebuild" jobs --url http://127.0.0.1:13063
@@ -76,16 +96,15 @@ echo
 echo "== kill -9 $victim, which runs fleet-2"
 kill -9 "${worker_pid[${victim#worker-}]}"
 
-survivor=13061
-[ "$victim" = worker-1 ] && survivor=13062
-for n in 1 2 3; do
+survivor=13063
+for n in 1 2 3 pi; do
   until "$corebuild" status "fleet-$n" --json --url "http://127.0.0.1:$survivor" |
     python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["state"] not in ("succeeded","failed","cancelled"))'; do
     sleep 0.5
   done
 done
 echo
-echo "== every job finished; fleet-2 ran again elsewhere as attempt 2"
+echo "== every job finished, each on a worker that builds it; fleet-2 ran again elsewhere as attempt 2"
 "$corebuild" jobs --url "http://127.0.0.1:$survivor"
 echo
 "$corebuild" status fleet-2 --url "http://127.0.0.1:$survivor"

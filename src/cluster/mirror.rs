@@ -300,11 +300,33 @@ impl Run {
             }
         }
         self.mirror.metrics.handed_back();
-        let _ = self.message.ack_with(AckKind::Nak(None)).await;
+        if self.message_is_queued().await {
+            let _ = self.message.ack_with(AckKind::Nak(None)).await;
+        }
+    }
+
+    /// Whether the run's message is still in the queue. An ack names only the stream,
+    /// consumer and sequence: after the queue was lost and made again, the same
+    /// sequence is another job's message, which an ack of this run's would remove.
+    async fn message_is_queued(&self) -> bool {
+        match self.mirror.queue.still_holds(&self.message).await {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(
+                    "the job's message is no longer in the queue (the queue was lost); nothing to acknowledge"
+                );
+                false
+            }
+            // Unknown: acknowledging a message that is there is what matters most.
+            Err(_) => true,
+        }
     }
 
     /// Acknowledges the job's message: the fleet is done with it.
     async fn ack(&self) {
+        if !self.message_is_queued().await {
+            return;
+        }
         for _ in 0..5 {
             match self.message.double_ack().await {
                 Ok(()) => return,

@@ -135,6 +135,7 @@ impl Cluster {
         let active = cancel::Active::default();
         let mirror = Arc::new(Mirror {
             store: Arc::clone(&store),
+            queue: Arc::clone(&queue),
             logs: Arc::clone(&logs),
             engine: Arc::clone(&engine),
             metrics: Arc::clone(&metrics),

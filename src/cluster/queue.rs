@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, consumer, stream};
+use async_nats::jetstream::{self, AckKind, consumer, stream};
 use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::ClusterError;
 use super::doc::StoredJob;
@@ -26,7 +28,9 @@ const JOB_HEADER: &str = "Corebuild-Job";
 const ROUND_HEADER: &str = "Corebuild-Round";
 
 /// How long one look at a class's consumer may take.
-const FETCH_LIMIT: Duration = Duration::from_secs(2);
+const FETCH_LIMIT: Duration = Duration::from_secs(5);
+/// How long a look that gave up still listens for a job to hand back.
+const LATE_LIMIT: Duration = Duration::from_secs(60);
 
 /// What the queue's message carries, sealed with the fleet key: the job as it was
 /// sent (parsed again by the worker that takes it) and the token it came with, which
@@ -147,6 +151,22 @@ impl FleetQueue {
         }
     }
 
+    /// Whether the queue still holds `message` itself at its sequence, and not another
+    /// job's message in a queue made again since.
+    pub(super) async fn still_holds(
+        &self,
+        message: &jetstream::Message,
+    ) -> Result<bool, ClusterError> {
+        let (Ok(info), Ok(label)) = (message.info(), Self::label(message)) else {
+            return Ok(false);
+        };
+        match self.jobs.get_raw_message(info.stream_sequence).await {
+            Ok(stored) => Ok(Self::label_of(&stored.headers).is_ok_and(|l| l == label)),
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(false),
+            Err(e) => Err(ClusterError::nats("looking for a job's message", e)),
+        }
+    }
+
     /// Whether the message of the round `doc` stands for is still in the queue.
     pub(super) async fn holds(&self, doc: &StoredJob) -> Result<bool, ClusterError> {
         let Some(seq) = doc.seq else {
@@ -163,11 +183,13 @@ impl FleetQueue {
     /// One job of the first class of `classes` that has one, starting at `start` and
     /// going round, then of the unrouted subject; none at once when all are empty.
     /// Returns the index of the class it came from. A class whose consumer does not
-    /// answer (its leader moving) does not keep the others from being looked at.
+    /// answer (its leader moving) does not keep the others from being looked at; a job
+    /// that reaches such a look after it gave up is handed back (`late`).
     pub(super) async fn fetch_one(
         &self,
         classes: &[BuildClass],
         start: usize,
+        late: (&TaskTracker, &CancellationToken),
     ) -> Result<Option<(usize, jetstream::Message)>, ClusterError> {
         let n = classes.len();
         let order = (0..n).map(|i| (start + i) % n);
@@ -176,7 +198,7 @@ impl FleetQueue {
             .chain([(start, &self.unrouted)]);
         let mut failed = None;
         for (i, consumer) in consumers {
-            match Self::fetch_from(consumer).await {
+            match Self::fetch_from(consumer, late).await {
                 Ok(Some(message)) => return Ok(Some((i, message))),
                 Ok(None) => {}
                 Err(e) => failed = Some(e),
@@ -186,26 +208,38 @@ impl FleetQueue {
     }
 
     /// One message of `consumer`, or none at once (`no_wait`). The request has no
-    /// expiry (which would make the server hold it), so the client bounds it.
+    /// expiry (with one, the server would hold it when nothing is queued), so the
+    /// client bounds it; a message the server hands over after that is given back at
+    /// once by a task on `late`, rather than waiting out the ack wait unseen.
     async fn fetch_from(
         consumer: &consumer::PullConsumer,
+        (late, stop): (&TaskTracker, &CancellationToken),
     ) -> Result<Option<jetstream::Message>, ClusterError> {
-        let fetch = async {
-            let mut batch = consumer
-                .fetch()
-                .max_messages(1)
-                .messages()
+        let failed = |e: &dyn std::fmt::Display| ClusterError::nats("fetching a job", e);
+        let mut batch =
+            tokio::time::timeout(FETCH_LIMIT, consumer.fetch().max_messages(1).messages())
                 .await
-                .map_err(|e| ClusterError::nats("fetching a job", e))?;
-            match batch.next().await {
-                Some(Ok(message)) => Ok(Some(message)),
-                Some(Err(e)) => Err(ClusterError::nats("fetching a job", e)),
-                None => Ok(None),
+                .map_err(|_| failed(&"no answer in time"))?
+                .map_err(|e| failed(&e))?;
+        match tokio::time::timeout(FETCH_LIMIT, batch.next()).await {
+            Ok(Some(Ok(message))) => Ok(Some(message)),
+            Ok(Some(Err(e))) => Err(failed(&e)),
+            Ok(None) => Ok(None),
+            Err(_) => {
+                let stop = stop.clone();
+                late.spawn(async move {
+                    let arrived = tokio::select! {
+                        () = stop.cancelled() => return,
+                        arrived = tokio::time::timeout(LATE_LIMIT, batch.next()) => arrived,
+                    };
+                    if let Ok(Some(Ok(message))) = arrived {
+                        tracing::debug!("a job arrived after its fetch gave up; handing it back");
+                        let _ = message.ack_with(AckKind::Nak(None)).await;
+                    }
+                });
+                Err(failed(&"no answer in time"))
             }
-        };
-        tokio::time::timeout(FETCH_LIMIT, fetch)
-            .await
-            .unwrap_or_else(|_| Err(ClusterError::nats("fetching a job", "no answer in time")))
+        }
     }
 
     /// The job id and round a queued message names (in clear, in its headers).

@@ -10,6 +10,7 @@ use super::cancel::Active;
 use super::doc::{RunHold, StoredJob};
 use super::lease::Leases;
 use super::logs::LogStore;
+use super::queue::FleetQueue;
 use super::store::StatusStore;
 use crate::jobs::Engine;
 use crate::metrics::ClusterMetrics;
@@ -34,6 +35,8 @@ pub(super) struct Claimed {
 /// What running and mirroring the fleet's jobs on this worker needs.
 pub(super) struct Mirror {
     pub(super) store: Arc<StatusStore>,
+    /// Asked whether a run's message is still in the queue before it is acknowledged.
+    pub(super) queue: Arc<FleetQueue>,
     pub(super) logs: Arc<LogStore>,
     pub(super) engine: Arc<Engine>,
     pub(super) metrics: Arc<ClusterMetrics>,

@@ -64,7 +64,7 @@ impl Taker {
                 };
                 let message = tokio::select! {
                     () = stop.cancelled() => break,
-                    message = taker.queue.fetch_one(&taker.classes, next_class) => message,
+                    message = taker.queue.fetch_one(&taker.classes, next_class, (&taker.tasks, stop)) => message,
                 };
                 match message {
                     Ok(Some((class, message))) => {

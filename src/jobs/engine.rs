@@ -44,6 +44,9 @@ pub(crate) struct EngineSettings {
     pub(crate) builds: BuildSet,
     /// The longest a job waits in the queue before it ends as `queue_timeout`.
     pub(crate) queue_timeout: Option<Duration>,
+    /// Whether a pause holds the jobs of this engine's queue (standalone). In a fleet
+    /// the taker stops taking instead, and a job already claimed runs.
+    pub(crate) pause_holds_queue: bool,
 }
 
 /// How often retention is applied while no job finishes.
@@ -96,7 +99,7 @@ impl Engine {
         let pause = Arc::new(Pause::default());
         let pool = Pool {
             size: settings.executors,
-            pause: Arc::clone(&pause),
+            pause: settings.pause_holds_queue.then(|| Arc::clone(&pause)),
             queue: Arc::clone(&queue),
             runner: Arc::clone(&runner),
             events: Arc::clone(&events),

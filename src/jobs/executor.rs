@@ -45,8 +45,8 @@ where
 #[derive(Clone)]
 pub(crate) struct Pool {
     pub(crate) size: usize,
-    /// While paused, no worker of the pool takes a job.
-    pub(crate) pause: Arc<Pause>,
+    /// While paused, no worker of the pool takes a job (standalone only).
+    pub(crate) pause: Option<Arc<Pause>>,
     pub(crate) queue: Arc<JobQueue>,
     pub(crate) runner: Arc<dyn JobRunner>,
     pub(crate) events: Arc<dyn JobEvents>,
@@ -70,10 +70,10 @@ impl Executor {
                         biased;
                         () = stop.cancelled() => break,
                         // Checked before the queue, so a paused pool takes nothing.
-                        () = pool.pause.paused() => {
+                        () = paused(pool.pause.as_deref()) => {
                             tokio::select! {
                                 () = stop.cancelled() => break,
-                                () = pool.pause.resumed() => continue,
+                                () = resumed(pool.pause.as_deref()) => continue,
                             }
                         }
                         record = pool.queue.next() => record,
@@ -98,6 +98,20 @@ impl Executor {
     /// Jobs being run right now.
     pub(crate) fn running(&self) -> usize {
         self.busy.load(Ordering::SeqCst)
+    }
+}
+
+/// Returns once `pause` is paused; never without one.
+async fn paused(pause: Option<&Pause>) {
+    match pause {
+        Some(pause) => pause.paused().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn resumed(pause: Option<&Pause>) {
+    if let Some(pause) = pause {
+        pause.resumed().await;
     }
 }
 

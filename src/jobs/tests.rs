@@ -43,6 +43,7 @@ pub(super) fn settings(executors: usize, queue_capacity: usize) -> EngineSetting
         worker_secrets: Vec::new(),
         builds: crate::domain::BuildSet::everything(),
         queue_timeout: None,
+        pause_holds_queue: true,
     }
 }
 

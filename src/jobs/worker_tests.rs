@@ -92,3 +92,22 @@ async fn a_job_that_waits_past_the_queue_limit_ends_as_queue_timeout_and_never_r
         .shutdown(Duration::ZERO, &CancellationToken::new())
         .await;
 }
+
+#[tokio::test]
+async fn in_a_fleet_a_pause_does_not_hold_a_job_already_claimed() {
+    let (runner, gate, _, _) = gated();
+    let mut fleet = settings(1, 1);
+    fleet.pause_holds_queue = false;
+    let engine = Engine::start(fleet, runner, Arc::new(NoEvents));
+    engine.pause().pause("kernel update".into());
+    let claimed = admitted(engine.submit(job("claimed"), None));
+    gate.add_permits(1);
+    let outcome = tokio::time::timeout(Duration::from_secs(5), claimed.wait())
+        .await
+        .expect("a claimed job runs although the worker is paused");
+    assert!(outcome.is_ok());
+    assert_eq!(engine.describe(&me()).state, WorkerState::Paused);
+    engine
+        .shutdown(Duration::ZERO, &CancellationToken::new())
+        .await;
+}

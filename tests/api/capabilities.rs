@@ -10,7 +10,8 @@ async fn capabilities_report_every_field_with_its_type() {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     let fields = body.as_object().unwrap();
-    assert_eq!(fields.len(), 17, "exactly the documented fields: {body}");
+    assert_eq!(fields.len(), 18, "exactly the documented fields: {body}");
+    assert_eq!(body["state"], "active");
     assert_eq!(body["authRequired"], true, "a token is configured");
 
     assert_eq!(body["workerId"], "builder-7");

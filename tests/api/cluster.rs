@@ -332,6 +332,13 @@ async fn the_fleet_example_script_shows_a_killed_workers_job_finish_elsewhere() 
     );
     assert!(said.contains("NATS connected"), "{said}");
     let finished = said.split("== every job finished").nth(1).unwrap();
-    assert_eq!(finished.matches("succeeded").count(), 4, "{said}");
+    assert_eq!(finished.matches("succeeded").count(), 5, "{said}");
     assert!(said.contains("attempt 2, on worker-"), "{said}");
+    // The mixed fleet: the Raspberry Pi job ran on the Raspberry Pi host.
+    assert!(said.contains("arm64,rpi balena-raw"), "{said}");
+    let pi_row = finished
+        .lines()
+        .find(|l| l.starts_with("fleet-pi"))
+        .unwrap();
+    assert!(pi_row.contains("worker-3"), "{said}");
 }

@@ -58,7 +58,7 @@ done
 echo "== three workers in one fleet"
 "$corebuild" capabilities --url http://127.0.0.1:13061 | grep -E '^(worker|cluster)'
 until "$corebuild" capabilities --url http://127.0.0.1:13061 | grep -q 'rpi/balena-raw'; do sleep 0.2; done
-"$corebuild" workers --url http://127.0.0.1:13061 | cut -c1-60
+"$corebuild" workers --url http://127.0.0.1:13061
 
 for n in 1 2 3; do
   cat > "$scratch/job-$n.json" <<JSON

@@ -111,18 +111,20 @@ async fn read_small(mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
     Ok(body)
 }
 
-/// The reason of a pause request: an empty body, `{}` or `{"reason": null}` get the
-/// default one.
+/// The reason of a pause request: an empty body, `null`, `{}` or `{"reason": null}`
+/// get the default one.
 fn reason(body: &[u8]) -> Result<String, ApiError> {
     let invalid = |message: &str| ApiError::InvalidRequest(message.to_owned());
     let request: PauseRequest = if body.iter().all(u8::is_ascii_whitespace) {
         PauseRequest::default()
     } else {
-        serde_json::from_slice(body).map_err(|e| {
-            ApiError::InvalidRequest(format!(
-                "the body must be a JSON object with an optional `reason` string: {e}"
-            ))
-        })?
+        serde_json::from_slice::<Option<PauseRequest>>(body)
+            .map_err(|e| {
+                ApiError::InvalidRequest(format!(
+                    "the body must be a JSON object with an optional `reason` string: {e}"
+                ))
+            })?
+            .unwrap_or_default()
     };
     let Some(reason) = request.reason else {
         return Ok(DEFAULT_REASON.to_owned());
@@ -148,6 +150,7 @@ mod tests {
     fn a_reason_is_optional_bounded_and_printable() {
         assert_eq!(reason(b"").unwrap(), DEFAULT_REASON);
         assert_eq!(reason(b"{}").unwrap(), DEFAULT_REASON);
+        assert_eq!(reason(b"null").unwrap(), DEFAULT_REASON);
         assert_eq!(
             reason(br#"{"reason": " kernel update "}"#).unwrap(),
             "kernel update"

@@ -1,7 +1,9 @@
 //! Cluster mode: a fleet of workers sharing one durable job queue on NATS JetStream:
-//! a work-queue stream of sealed jobs (`queue`), a bucket of status documents changed
-//! only by compare-and-set (`store`), a stream of log batches (`logs`, `follow`) and a
-//! cancel subject, all named under one prefix (`names`, set up by `setup`).
+//! a work-queue stream of sealed jobs with a subject and consumer per job class
+//! (`queue`), a bucket of status documents changed only by compare-and-set (`store`),
+//! a bucket of worker records (`lease`, read as the fleet view by `fleet_view`), a
+//! stream of log batches (`logs`, `follow`) and a cancel subject, all named under one
+//! prefix (`names`, set up by `setup`).
 //!
 //! A job meets the parts in this order: `admission`, `taker` (claim), `mirror` (run
 //! and mirror it in this worker's own engine); `cancel` and `pruner` act on any job.

@@ -7,7 +7,8 @@
 //!    nothing from the other modules.
 //! 2. [`api`]: the HTTP routes, the token check and the one mapping from errors to
 //!    answers; the OpenAPI document.
-//! 3. `jobs`: the engine: registry, bounded queue, executor pool, retention. It runs a
+//! 3. `jobs`: the engine: registry, bounded queue, executor pool, retention, pause, and
+//!    the worker's own record (what it builds and runs). It runs a
 //!    `JobRunner` it is given and reports through a `JobEvents` trait, so it names
 //!    neither isocreator, S3 nor metrics. `jobs::rules` is the job rulebook both modes
 //!    follow: admission, state transitions, cancel and claiming, with no I/O.
@@ -23,7 +24,8 @@
 //!   [`Application`] built from them; [`shutdown`], [`telemetry`] and `systemd` for
 //!   `main`.
 //! - `cluster`: cluster mode, between the API and the engine, one part per file (status
-//!   store, queue, logs, admission, taker, mirror, cancel, pruner; docs/cluster.md has
+//!   store, queue with a consumer per job class, logs, admission, taker, mirror,
+//!   leases and the fleet view, cancel, pruner; docs/cluster.md has
 //!   the map); it feeds the jobs it takes to the same engine. `api::Backend` (the
 //!   `JobBackend` trait, implemented by the engine and by the fleet) is the one seam:
 //!   handlers do not know which mode runs.

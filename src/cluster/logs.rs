@@ -82,6 +82,10 @@ impl LogStore {
         let payload = serde_json::to_vec(lines).expect("log lines serialize");
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(RUN_HEADER, run);
+        // A batch published again after its answer was lost is stored once.
+        if let Some(first) = lines.first() {
+            headers.insert("Nats-Msg-Id", format!("{run}.{}", first.seq).as_str());
+        }
         let ack = self
             .js
             .publish_with_headers(self.names.logs_subject(id), headers, payload.into())
@@ -166,7 +170,9 @@ impl LogStore {
         while let Some(batch) = batches.next().await {
             let batch = batch?;
             if batch.run.as_deref() == run {
-                lines.extend(batch.lines);
+                // A batch stored twice (from before the store deduplicated) adds nothing.
+                let next = lines.last().map_or(0, |l: &LogLine| l.seq + 1);
+                lines.extend(batch.lines.into_iter().filter(|l| l.seq >= next));
             }
             if batch.seq >= last {
                 break;

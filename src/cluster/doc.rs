@@ -43,6 +43,12 @@ pub(crate) struct RunHold {
     pub(crate) instance: String,
     /// The run's first log `seq`: after every line of the runs before it.
     pub(crate) log_from: u64,
+    /// Where the run's log lies in the log stream: `[first line seq, stream sequence]`
+    /// of some of its batches, oldest first, so a page starts reading at the batch
+    /// that holds its cursor instead of at the log's beginning. A hint only: readers
+    /// check what they read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) log_index: Vec<(u64, u64)>,
 }
 
 impl StoredJob {

@@ -28,7 +28,7 @@ pub(super) async fn follow(
 ) -> Result<impl Stream<Item = FollowEvent> + Send + 'static, ClusterError> {
     let (doc, _) = store.known(id).await?;
     let end = logs.log_end(id).await?;
-    let next_line = end.map_or(0, |(_, next)| next);
+    let next_line = end.map_or(0, |newest| newest.next);
     let watch = store.watch(id).await?;
     let follower = Follower {
         logs: Arc::clone(logs),
@@ -153,7 +153,7 @@ impl Follower {
                     }
                     match doc {
                         Some(doc) if doc.view.state.is_finished() => {
-                            let last = self.logs.log_end(&self.id).await.ok().flatten().map_or(0, |(s, _)| s);
+                            let last = self.logs.log_end(&self.id).await.ok().flatten().map_or(0, |newest| newest.seq);
                             self.finished = Some((doc.view, last));
                         }
                         Some(_) => {}

@@ -137,6 +137,7 @@ impl Healer {
         }
         self.link.repaired();
         if before.status != now.status {
+            self.store.bucket_recreated();
             // A new bucket holds no key check: the fleet's key goes in again.
             if let Ok(kv) = self.js.get_key_value(self.names.status_bucket()).await
                 && let Err(e) = keycheck::check(&kv, &self.names, &self.key, &self.urls).await

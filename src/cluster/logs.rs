@@ -17,11 +17,27 @@ use super::ClusterError;
 use super::doc::StoredJob;
 use super::names::Names;
 use super::store::StatusStore;
-use crate::joblog::{LogLine, Window};
-use crate::jobs::LogPage;
+use crate::joblog::LogLine;
 
 /// The header naming the run a batch belongs to.
 const RUN_HEADER: &str = "Corebuild-Run";
+
+/// The newest batch of a job's log.
+pub(super) struct Newest {
+    /// Its stream sequence.
+    pub(super) seq: u64,
+    /// The seq after its last line.
+    pub(super) next: u64,
+    /// The run that wrote it.
+    pub(super) run: Option<String>,
+}
+
+/// The run a stored batch names.
+pub(super) fn run_header(headers: Option<&async_nats::HeaderMap>) -> Option<String> {
+    headers
+        .and_then(|h| h.get(RUN_HEADER))
+        .map(|v| v.as_str().to_owned())
+}
 
 /// One stored batch of a job's log.
 pub(super) struct Batch {
@@ -72,13 +88,32 @@ impl LogStore {
         }
     }
 
-    /// Publishes one batch of a job's lines and waits until JetStream has stored it.
+    /// Lines kept per job (COREBUILD_LOG_LINES).
+    pub(super) fn keep(&self) -> usize {
+        self.keep
+    }
+
+    pub(super) fn store(&self) -> &StatusStore {
+        &self.store
+    }
+
+    pub(super) fn stream(&self) -> &stream::Stream {
+        &self.stream
+    }
+
+    /// The subject of the job's batches.
+    pub(super) fn subject(&self, id: &str) -> String {
+        self.names.logs_subject(id)
+    }
+
+    /// Publishes one batch of a job's lines and waits until JetStream has stored it;
+    /// returns its stream sequence.
     pub(super) async fn publish(
         &self,
         id: &str,
         run: &str,
         lines: &[LogLine],
-    ) -> Result<(), ClusterError> {
+    ) -> Result<u64, ClusterError> {
         let payload = serde_json::to_vec(lines).expect("log lines serialize");
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(RUN_HEADER, run);
@@ -91,9 +126,10 @@ impl LogStore {
             .publish_with_headers(self.names.logs_subject(id), headers, payload.into())
             .await
             .map_err(|e| ClusterError::nats("publishing log lines", e))?;
-        ack.await
+        let stored = ack
+            .await
             .map_err(|e| ClusterError::nats("publishing log lines", e))?;
-        Ok(())
+        Ok(stored.sequence)
     }
 
     /// Forgets a job's lines (a new run starts its log afresh; pruning).
@@ -108,8 +144,8 @@ impl LogStore {
         }
     }
 
-    /// Stream sequence of the job's newest batch, and the seq after its last line.
-    pub(super) async fn log_end(&self, id: &str) -> Result<Option<(u64, u64)>, ClusterError> {
+    /// The job's newest batch.
+    pub(super) async fn log_end(&self, id: &str) -> Result<Option<Newest>, ClusterError> {
         match self
             .stream
             .get_last_raw_message_by_subject(&self.names.logs_subject(id))
@@ -119,7 +155,11 @@ impl LogStore {
                 let lines: Vec<LogLine> =
                     serde_json::from_slice(&message.payload).unwrap_or_default();
                 let next = lines.last().map_or(0, |l| l.seq + 1);
-                Ok(Some((message.sequence, next)))
+                Ok(Some(Newest {
+                    seq: message.sequence,
+                    next,
+                    run: run_header(Some(&message.headers)),
+                }))
             }
             Err(e)
                 if e.kind()
@@ -149,11 +189,7 @@ impl LogStore {
         Ok(Box::pin(messages.map(|message| {
             let message = message.map_err(|e| ClusterError::nats("reading the job's log", e))?;
             let seq = message.info().map(|i| i.stream_sequence).unwrap_or(0);
-            let run = message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(RUN_HEADER))
-                .map(|v| v.as_str().to_owned());
+            let run = run_header(message.headers.as_ref());
             let lines: Vec<LogLine> = serde_json::from_slice(&message.payload).unwrap_or_default();
             Ok(Batch { seq, run, lines })
         })))
@@ -161,8 +197,12 @@ impl LogStore {
 
     /// Every kept line of the job's run `run`, oldest first: the newest
     /// COREBUILD_LOG_LINES.
-    async fn lines(&self, id: &str, run: Option<&str>) -> Result<Vec<LogLine>, ClusterError> {
-        let Some((last, _)) = self.log_end(id).await? else {
+    pub(super) async fn lines(
+        &self,
+        id: &str,
+        run: Option<&str>,
+    ) -> Result<Vec<LogLine>, ClusterError> {
+        let Some(Newest { seq: last, .. }) = self.log_end(id).await? else {
             return Ok(Vec::new());
         };
         let mut batches = self.batches(id).await?;
@@ -183,40 +223,6 @@ impl LogStore {
             lines.drain(..lines.len() - keep);
         }
         Ok(lines)
-    }
-
-    pub(super) async fn page(
-        &self,
-        id: &str,
-        since: u64,
-        limit: usize,
-        max_bytes: usize,
-    ) -> Result<LogPage, ClusterError> {
-        // The state is read before the lines: a job's lines are all stored before its
-        // end is, so `done` is never true while a line is still missing.
-        let (doc, _) = self.store.known(id).await?;
-        let mut lines = self.lines(id, run_of(&doc)).await?;
-        lines.retain(|l| served(&doc, l));
-        // A run with no lines yet starts where the runs before it ended.
-        let start = doc.run.as_ref().map_or(0, |r| r.log_from);
-        let first_seq = lines.first().map_or(start, |l| l.seq);
-        let end_seq = lines.last().map_or(start, |l| l.seq + 1);
-        let window = Window {
-            first_seq,
-            end_seq,
-            since,
-            limit,
-            max_bytes,
-        };
-        let slice = window.take(lines.iter().filter(|l| l.seq >= since));
-        let state = doc.view.state;
-        Ok(LogPage {
-            state,
-            first_seq: slice.first_seq,
-            done: state.is_finished() && slice.next_seq == end_seq,
-            next_seq: slice.next_seq,
-            lines: slice.lines,
-        })
     }
 
     /// The run the job's document names now.

@@ -10,6 +10,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::doc::StoredJob;
 use super::hold::Hold;
+use super::log_index::LogIndex;
 use super::queue::Envelope;
 use super::running::{Claimed, Mirror, RETRY_AFTER};
 use super::store::WriteError;
@@ -33,6 +34,8 @@ pub(super) struct Run {
     message: jetstream::Message,
     /// The job's log lines before this seq are in NATS.
     published: u64,
+    /// Where its batches are, for readers' pages.
+    index: LogIndex,
 }
 
 impl Run {
@@ -40,6 +43,7 @@ impl Run {
         Self {
             mirror: Arc::clone(mirror),
             published: claim.run.log_from,
+            index: LogIndex::new(mirror.logs.keep()),
             claim,
             message,
         }
@@ -142,8 +146,7 @@ impl Run {
             if !check && (view == self.claim.doc.view || !(changed || due)) {
                 continue;
             }
-            let mut doc = self.claim.doc.clone();
-            doc.view = view;
+            let doc = self.doc_with(view);
             match self
                 .mirror
                 .store
@@ -212,6 +215,16 @@ impl Run {
         view
     }
 
+    /// The claimed document with `view` and where the log's batches are.
+    fn doc_with(&self, view: JobView) -> StoredJob {
+        let mut doc = self.claim.doc.clone();
+        doc.view = view;
+        if let Some(run) = &mut doc.run {
+            run.log_index = self.index.entries().to_vec();
+        }
+        doc
+    }
+
     /// Publishes the lines logged since the last batch.
     async fn flush_log(&mut self, record: &JobRecord) {
         loop {
@@ -222,18 +235,24 @@ impl Run {
             if slice.lines.is_empty() {
                 return;
             }
-            if let Err(e) = self
+            let stored = self
                 .mirror
                 .logs
                 .publish(&self.claim.id, &self.claim.run.id, &slice.lines)
-                .await
-            {
-                tracing::debug!("log lines not stored, retrying: {e}");
-                if self.mirror.abandon.is_cancelled() {
-                    return;
+                .await;
+            match stored {
+                Ok(stream_seq) => {
+                    let first = slice.lines.first().map_or(self.published, |l| l.seq);
+                    self.index.record(first, stream_seq, slice.next_seq);
                 }
-                tokio::time::sleep(RETRY_AFTER).await;
-                continue;
+                Err(e) => {
+                    tracing::debug!("log lines not stored, retrying: {e}");
+                    if self.mirror.abandon.is_cancelled() {
+                        return;
+                    }
+                    tokio::time::sleep(RETRY_AFTER).await;
+                    continue;
+                }
             }
             self.published = slice.next_seq;
         }
@@ -244,8 +263,7 @@ impl Run {
     async fn store_end(&mut self, view: JobView) -> bool {
         let store = Arc::clone(&self.mirror.store);
         loop {
-            let mut doc = self.claim.doc.clone();
-            doc.view = view.clone();
+            let mut doc = self.doc_with(view.clone());
             doc.cancel_requested = false;
             match store
                 .update(&self.claim.id, &doc, self.claim.revision)

@@ -1,6 +1,7 @@
 //! Cluster mode: a fleet of workers sharing one durable job queue on NATS JetStream:
 //! a work-queue stream of sealed jobs with a subject and consumer per job class
-//! (`queue`), a bucket of status documents changed only by compare-and-set (`store`),
+//! (`queue`), a bucket of status documents changed only by compare-and-set (`store`;
+//! every worker keeps a copy of it for status reads, `cache`),
 //! a bucket of worker records (`lease`, read as the fleet view by `fleet_view`), a
 //! stream of log batches (`logs`, `follow`) and a cancel subject, all named under one
 //! prefix (`names`, set up by `setup`).
@@ -10,6 +11,7 @@
 //! `jobs::rules` makes every decision; [`Cluster`] wires the parts (docs/cluster.md).
 
 mod admission;
+mod cache;
 mod cancel;
 mod connection;
 mod doc;
@@ -21,6 +23,8 @@ mod hold;
 mod keycheck;
 mod lease;
 mod listing;
+mod log_index;
+mod log_page;
 mod logs;
 mod mirror;
 mod names;
@@ -197,6 +201,7 @@ impl Cluster {
         cluster
             .taker
             .start(doorbell.map_err(|e| subscription(&names.doorbell_subjects(), e))?);
+        cluster.store.keep_cache(tasks, abandon.clone());
         healer.start(tasks, abandon.clone());
         let (store, logs, queue) = (&cluster.store, &cluster.logs, &cluster.queue);
         Pruner::new(store, logs, queue, leases, settings_queue_timeout)
@@ -232,7 +237,7 @@ impl Cluster {
     }
 
     pub(crate) async fn view(&self, id: &str) -> Result<JobView, ClusterError> {
-        let (doc, _) = self.store.known(id).await?;
+        let doc = self.store.recent(id).await?;
         let mut view = self.queue.with_position(&doc).await;
         self.note_unserved(std::slice::from_mut(&mut view));
         Ok(view)

@@ -3,10 +3,15 @@
 //! retry that compare-and-set needs; callers say what a document should become, and
 //! `jobs::rules` decides that.
 
+use std::sync::Arc;
+
 use async_nats::jetstream::{kv, stream};
 use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::ClusterError;
+use super::cache::{Cached, StatusCache};
 use super::connection::Link;
 use super::doc::StoredJob;
 use super::listing;
@@ -21,6 +26,8 @@ pub(super) struct StatusStore {
     stream: stream::Stream,
     link: Link,
     retention: Retention,
+    /// This worker's copy of the bucket, for status reads.
+    cache: Arc<StatusCache>,
 }
 
 /// A document as read, with the revision a compare-and-set must name.
@@ -58,7 +65,33 @@ impl StatusStore {
             stream,
             link,
             retention,
+            cache: Arc::default(),
         }
+    }
+
+    /// Keeps this worker's copy of the bucket current until `abandon`.
+    pub(super) fn keep_cache(&self, tasks: &TaskTracker, abandon: CancellationToken) {
+        let (kv, stream) = (self.kv.clone(), self.stream.clone());
+        self.cache
+            .keep(kv, stream, self.link.clone(), tasks, abandon);
+    }
+
+    /// The bucket was gone and is new: the copy of the old one is dropped.
+    pub(super) fn bucket_recreated(&self) {
+        self.cache.bucket_recreated();
+    }
+
+    /// The job's document for a status read: from this worker's copy when it holds
+    /// the job (at least as new as this worker's own writes), else from the leader.
+    /// `NotFound` when it is unknown or past retention.
+    pub(super) async fn recent(&self, id: &str) -> Result<Arc<StoredJob>, ClusterError> {
+        let doc = match self.cache.get(&key(id)) {
+            Cached::Doc(doc) if self.link.reachable().is_ok() => Some(doc),
+            Cached::Gone if self.link.reachable().is_ok() => None,
+            _ => self.load(id).await?.map(|(doc, _)| Arc::new(doc)),
+        };
+        doc.filter(|doc| !self.expired(doc))
+            .ok_or_else(|| ClusterError::NotFound(NoJob(id.to_owned())))
     }
 
     pub(super) fn retention(&self) -> Retention {
@@ -118,7 +151,10 @@ impl StatusStore {
             };
             let written = match &previous {
                 None => match self.kv.create(key(id), next.to_bytes()).await {
-                    Ok(revision) => revision,
+                    Ok(revision) => {
+                        self.cache.wrote(&key(id), &next, revision);
+                        revision
+                    }
                     Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => continue,
                     Err(e) => return Err(ClusterError::nats(step, e)),
                 },
@@ -144,7 +180,10 @@ impl StatusStore {
         revision: u64,
     ) -> Result<u64, WriteError> {
         match self.kv.update(key(id), doc.to_bytes(), revision).await {
-            Ok(revision) => Ok(revision),
+            Ok(revision) => {
+                self.cache.wrote(&key(id), doc, revision);
+                Ok(revision)
+            }
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
                 Err(WriteError::Changed)
             }
@@ -160,7 +199,9 @@ impl StatusStore {
         self.kv
             .delete_expect_revision(key(id), Some(revision))
             .await
-            .map_err(|e| ClusterError::nats("removing the job's status", e))
+            .map_err(|e| ClusterError::nats("removing the job's status", e))?;
+        self.cache.deleted(&key(id), revision);
+        Ok(())
     }
 
     /// Every document in the bucket, past retention too, read through one watch of

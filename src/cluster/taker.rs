@@ -208,7 +208,7 @@ impl Taker {
             .logs
             .log_end(id)
             .await?
-            .map_or(0, |(_, next)| next);
+            .map_or(0, |newest| newest.next);
         let active = self.mirror.active.contains_key(id);
         let run_id = nuid::next().to_string();
         let decide = |doc: Option<&StoredJob>| {
@@ -278,6 +278,7 @@ impl Taker {
                 id: run_id.clone(),
                 instance: mine.clone(),
                 log_from,
+                log_index: Vec::new(),
             });
             Ok((Decision::Run { lost }, Some(next)))
         };

@@ -342,3 +342,37 @@ async fn the_fleet_example_script_shows_a_killed_workers_job_finish_elsewhere() 
         .unwrap();
     assert!(pi_row.contains("worker-3"), "{said}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_status_read_anywhere_finds_a_job_at_once_and_never_goes_back() {
+    let nats = NatsServer::start();
+    let s3 = start_s3().await;
+    let builder = cluster_worker(&nats.url(), "builder", "fleet 1", &[]).await;
+    // Builds nothing amd64: it answers from its copy of the bucket, or the leader.
+    let reader = cluster_worker(
+        &nats.url(),
+        "reader",
+        "fleet 1",
+        &["--architectures", "arm64"],
+    )
+    .await;
+    assert_eq!(builder.submit_async(&job("seen", &s3)).await.status(), 202);
+    // At once, on the worker that admitted it and on the other one.
+    assert_eq!(builder.status("seen").await["id"], "seen");
+    assert_eq!(reader.status("seen").await["id"], "seen");
+    let order = ["queued", "running", "succeeded"];
+    let mut last = 0;
+    loop {
+        let status = reader.status("seen").await;
+        let state = status["state"].as_str().unwrap().to_owned();
+        let at = order.iter().position(|s| *s == state).unwrap();
+        assert!(at >= last, "went back from {} to {state}", order[last]);
+        last = at;
+        if state == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (mine, theirs) = (builder.status("seen").await, reader.status("seen").await);
+    assert_eq!(mine, theirs, "both workers end with the same document");
+}

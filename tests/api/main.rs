@@ -18,6 +18,7 @@ mod config;
 mod fleet_fencing;
 mod fleet_healing;
 mod fleet_joining;
+mod fleet_logs;
 mod fleet_routing;
 mod health;
 mod isocreator_config;

@@ -14,8 +14,8 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, waitpid};
@@ -37,6 +37,17 @@ static SUBREAPER: AtomicBool = AtomicBool::new(false);
 /// Builders a job is waiting for right now; their exit status belongs to that job, so
 /// the orphan reaper leaves them alone.
 static ACTIVE: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
+
+/// Held (shared) by a job from its builder's spawn until the builder is in [`ACTIVE`],
+/// and (exclusive) by the orphan reaper while it scans: a builder that exits at once
+/// is a zombie before it is registered, and must not be reaped as an orphan (its job's
+/// wait would then fail with ECHILD; seen with several jobs of an instant builder).
+static SPAWNING: RwLock<()> = RwLock::new(());
+
+/// Hold this while spawning a builder and registering it with [`Active::register`].
+pub(crate) fn spawning() -> RwLockReadGuard<'static, ()> {
+    SPAWNING.read().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The part of a mark that names this worker: derived from its workdir, so a worker
 /// started again on the same workdir recognizes what the last one left.
@@ -121,6 +132,7 @@ pub(crate) fn reap_orphans() {
     if !SUBREAPER.load(Ordering::SeqCst) {
         return;
     }
+    let _no_spawn = SPAWNING.write().unwrap_or_else(|e| e.into_inner());
     let me = std::process::id().to_string();
     let active = ACTIVE
         .lock()

@@ -150,6 +150,7 @@ impl IsoCreator {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         die_with_the_worker(&mut command);
+        let spawning = marks::spawning();
         let mut child = command.spawn().map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => BuildFailure::NotFound(self.program.clone()),
             _ => BuildFailure::Spawn {
@@ -159,6 +160,7 @@ impl IsoCreator {
         })?;
         let group = child.id().map(|id| Pid::from_raw(id as i32));
         let _active = group.map(|pid| marks::Active::register(pid.as_raw()));
+        drop(spawning);
         let (log, limit, cancel) = (run.log, run.limit, run.cancel);
         let readers = spawn_readers(&mut child, log);
 

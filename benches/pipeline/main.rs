@@ -12,9 +12,10 @@
 //!   the same file and endpoint; median of `BENCH_RUNS` interleaved runs (default 3);
 //! - status polling under `wrk` while two jobs run;
 //! - log ingestion: the worker's CPU seconds per 100 MB of isocreator output, its RSS;
-//! - cluster mode (three workers on a local nats-server): status polling through a
-//!   worker that does not run the job, and submit-to-start latency beside a standalone
-//!   worker's.
+//! - cluster mode (three building workers and one that reads, on a local
+//!   nats-server) beside one standalone worker: status polling and log pages through
+//!   the worker that does not run the job, submit-to-start, jobs per second, blocking
+//!   v1, and memory with 10,000 finished jobs retained.
 //!
 //! `BENCH_SIZES=256MiB,2GiB` picks the artifact sizes (default 256MiB,1GiB,2GiB,4GiB;
 //! empty skips the upload phase). `BENCH_PARTS=upload` (any of `upload`, `polling`,
@@ -28,8 +29,10 @@
 mod cluster;
 mod cpu;
 mod discard_s3;
+mod fleet_report;
 mod logs;
 mod polling;
+mod retained;
 mod tls;
 mod upload;
 mod worker;
@@ -99,8 +102,9 @@ async fn main() {
         println!("{line}  ");
     }
     print_table(&uploads, polling.as_ref(), &ingested, runs);
-    print_cluster(cluster.as_ref());
+    fleet_report::table(cluster.as_ref(), polling.as_ref());
     print_targets(&uploads, polling.as_ref(), &ingested);
+    fleet_report::targets(cluster.as_ref(), polling.as_ref());
 }
 
 fn print_table(
@@ -163,32 +167,6 @@ fn print_table(
     println!();
     println!(
         "Upload rows: median of {runs} interleaved runs; \"vs the limit\" is the row's throughput over openssl dgst -sha256's on the same cached file (two jobs: their bytes together). Status polling: the wrk run with the median throughput of {runs}."
-    );
-}
-
-fn print_cluster(cluster: Option<&cluster::Cluster>) {
-    let Some(c) = cluster else {
-        println!();
-        println!("Cluster mode: not measured (nats-server not installed, or left out).");
-        return;
-    };
-    println!();
-    println!("| cluster mode (three workers, one nats-server on loopback) | result |");
-    println!("|---|---|");
-    match c.polling {
-        Some((rps, p99)) => println!(
-            "| status polling through a worker that does not run the job, `{}` | {rps:.0} req/s, p99 {p99:.2} ms |",
-            polling::WRK
-        ),
-        None => println!("| status polling | not measured (wrk not installed) |"),
-    }
-    println!(
-        "| submit-to-start, idle fleet of three | p50 {:.0} ms, p99 {:.0} ms |",
-        c.fleet_start_ms.0, c.fleet_start_ms.1
-    );
-    println!(
-        "| submit-to-start, one standalone worker (reference) | p50 {:.0} ms, p99 {:.0} ms |",
-        c.standalone_start_ms.0, c.standalone_start_ms.1
     );
 }
 

@@ -25,6 +25,11 @@ impl Worker {
     /// file costs the worker what journald would, and the benchmark spends no CPU
     /// reading it while measuring.
     pub async fn start(dir: &Path, fake_args: &str, env: &[(&str, &str)]) -> Worker {
+        Self::start_with(dir, &format!("'{FAKE_ISOCREATOR}' {fake_args}"), env).await
+    }
+
+    /// Starts the worker with `builder` as its ISO_CREATOR_COMMAND.
+    pub async fn start_with(dir: &Path, builder: &str, env: &[(&str, &str)]) -> Worker {
         let log_path = dir.join("worker.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_corebuild"));
@@ -33,10 +38,7 @@ impl Worker {
             .env("COREBUILD_PORT", "0")
             .env("COREBUILD_WORKDIR", dir.join("work"))
             .env("COREBUILD_LOG_FORMAT", "json")
-            .env(
-                "ISO_CREATOR_COMMAND",
-                format!("'{FAKE_ISOCREATOR}' {fake_args}"),
-            )
+            .env("ISO_CREATOR_COMMAND", builder)
             .stdout(log)
             .stderr(Stdio::null())
             .kill_on_drop(true);
@@ -93,6 +95,44 @@ impl Worker {
             .unwrap();
         assert_eq!(answer["success"], true, "{answer}");
         answer
+    }
+
+    /// Submits a job with a token and waits for its answer: how long that took.
+    pub async fn run_job_timed(&self, id: &str, s3: impl Into<Endpoint>, token: &str) -> f64 {
+        let sent = std::time::Instant::now();
+        let answer: Value = self
+            .http
+            .post(self.url("/corebuild/v1/jobs/baseos-image"))
+            .bearer_auth(token)
+            .json(&job(id, s3))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let took = sent.elapsed().as_secs_f64() * 1000.0;
+        assert_eq!(answer["success"], true, "{}", answer["error"]);
+        took
+    }
+
+    /// A GET with a token that must succeed: its body and how long it took, in ms.
+    pub async fn get_timed(&self, path: &str, token: &str) -> (Value, f64) {
+        let sent = std::time::Instant::now();
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        let body: Value = response.json().await.unwrap();
+        (body, sent.elapsed().as_secs_f64() * 1000.0)
     }
 
     /// Submits a job without waiting (`Prefer: respond-async`).

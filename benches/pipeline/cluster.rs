@@ -39,7 +39,7 @@ pub struct Cluster {
     /// p50 and p99 of submit-to-start, in ms: an idle fleet of three, one standalone.
     pub fleet_start_ms: (f64, f64),
     pub standalone_start_ms: (f64, f64),
-    /// p50 of a 10-line page from the middle of the long and of the short log, in ms.
+    /// p50 of a 10-line page of the long and of the short log, in ms.
     pub log_page_ms: (f64, f64),
     /// Jobs per second: the fleet of three, one standalone worker of three executors.
     pub dispatch: (f64, f64),
@@ -256,18 +256,22 @@ async fn blocking(entry: &Worker, s3: &DiscardS3, prefix: &str) -> f64 {
     quantile(&took, 0.5)
 }
 
-/// p50 of a 10-line page from the middle of a finished job's log of `lines` lines, read
-/// through `reader`, which did not run it.
+/// p50 of a 10-line page of a finished job's log of `lines` lines (and the few the
+/// worker adds), read through `reader`, which did not run it: [`PAGES`] pages at
+/// cursors spread evenly over the log, so that pages which cross a batch boundary
+/// (and read two batches) count as often as they happen.
 async fn log_page(reader: &Worker, s3: &DiscardS3, lines: u64) -> f64 {
     let id = format!("lines-{lines}-page");
     reader.submit_async(&id, s3.address, TOKEN).await;
     let status = succeeded(reader, &id).await;
     let end = status["logLines"].as_u64().unwrap();
     assert!(end >= lines, "{id}: {end} lines");
-    let since = end / 2;
-    let path = format!("/corebuild/v1/jobs/{id}/logs?since={since}&limit=10");
+    // The workers keep the newest LONG_LOG lines (COREBUILD_LOG_LINES).
+    let first = end.saturating_sub(LONG_LOG);
     let mut took = Vec::new();
-    for _ in 0..PAGES {
+    for n in 0..PAGES as u64 {
+        let since = first + n * (end - first - 10) / PAGES as u64;
+        let path = format!("/corebuild/v1/jobs/{id}/logs?since={since}&limit=10");
         let (page, ms) = reader.get_timed(&path, TOKEN).await;
         assert_eq!(page["lines"][0]["seq"], since, "{page}");
         assert_eq!(page["lines"].as_array().unwrap().len(), 10);

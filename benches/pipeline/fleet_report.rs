@@ -28,11 +28,11 @@ pub fn table(cluster: Option<&Cluster>, standalone: Option<&Polling>) {
         None => println!("| status polling | not measured (wrk not installed) | - |"),
     }
     println!(
-        "| a 10-line log page from another worker, {LONG_LOG}-line log (p50) | {:.2} ms | - |",
+        "| a 10-line log page from another worker, {LONG_LOG}-line log (p50 of pages spread over the log) | {:.2} ms | - |",
         c.log_page_ms.0
     );
     println!(
-        "| a 10-line log page from another worker, {SHORT_LOG}-line log (p50) | {:.2} ms | - |",
+        "| a 10-line log page from another worker, {SHORT_LOG}-line log (likewise) | {:.2} ms | - |",
         c.log_page_ms.1
     );
     println!(

@@ -49,9 +49,11 @@ impl Admission {
         let canonical = serde_json::to_vec(&raw).expect("a JSON value serializes");
         let fingerprint = self.key.fingerprint(&canonical);
         let retention = self.store.retention();
+        // Most submissions are of new ids: the document is created at once, and read
+        // (and decided on again) only when it exists.
         let decided = self
             .store
-            .modify(id, "admitting the job", |existing| {
+            .modify_from(id, "admitting the job", None, |existing| {
                 let known = existing.map(|doc| Known {
                     state: doc.view.state,
                     attempt: doc.view.attempt,

@@ -4,9 +4,10 @@
 //! reading a page starts at the batch that holds its cursor, so a page costs what the
 //! page costs, not what the log before it costs.
 
-/// Entries kept at most: enough that a page reads a batch or two past its cursor,
-/// few enough that the document stays small (about 20 bytes each).
-const MOST: usize = 128;
+/// Entries kept at most: one per batch for a log of 100,000 lines in 200-line batches,
+/// so a page reads the batch of its cursor and rarely one more, and the document
+/// stays small (about 16 bytes an entry; a default log of 10,000 lines needs 50).
+const MOST: usize = 512;
 
 /// The running worker's side: the entries for the batches published so far.
 pub(super) struct LogIndex {

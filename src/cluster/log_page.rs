@@ -36,6 +36,22 @@ impl LogStore {
         }
     }
 
+    /// The texts of every kept line, for the blocking answer: from the document as
+    /// the bucket's leader has it, read batch by batch as a page is.
+    pub(super) async fn texts(&self, id: &str) -> Result<Vec<String>, ClusterError> {
+        let (doc, _) = self.store().known(id).await?;
+        let wanted = Wanted {
+            since: 0,
+            limit: usize::MAX,
+            max_bytes: usize::MAX,
+        };
+        let page = match self.seek(id, &doc, &wanted).await? {
+            Some(page) => page,
+            None => self.page_of_whole_log(id, &doc, &wanted).await?,
+        };
+        Ok(page.lines.into_iter().map(|l| l.text).collect())
+    }
+
     /// The page read from the batch holding its first line; `None` when the log's end
     /// is not the run's own.
     async fn seek(

@@ -230,12 +230,4 @@ impl LogStore {
         let (doc, _) = self.store.known(id).await?;
         Ok(run_of(&doc).map(str::to_owned))
     }
-
-    /// The texts of every kept line, for the blocking answer.
-    pub(super) async fn texts(&self, id: &str) -> Result<Vec<String>, ClusterError> {
-        let (doc, _) = self.store.known(id).await?;
-        let lines = self.lines(id, run_of(&doc)).await?;
-        let served = lines.into_iter().filter(|l| served(&doc, l));
-        Ok(served.map(|l| l.text).collect())
-    }
 }

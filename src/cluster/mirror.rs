@@ -24,8 +24,11 @@ const MIRROR_EVERY: Duration = Duration::from_millis(500);
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// A running job's document is written at least this often, changed or not.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
-/// Lines in one log batch, at most, and about this much text.
-const BATCH_LINES: usize = 1000;
+/// A run that starts this soon after its claim does not confirm its hold first.
+const CONFIRM_AFTER: Duration = Duration::from_millis(500);
+/// Lines in one log batch, at most, and about this much text: small enough that a
+/// page reading one batch for a few lines costs little (`log_page`).
+const BATCH_LINES: usize = 200;
 const BATCH_BYTES: usize = 1024 * 1024;
 
 pub(super) struct Run {
@@ -65,10 +68,15 @@ impl Run {
                 return;
             }
         };
-        // Checked again right before anything runs: this worker may have been paused
-        // since the claim, and another may hold the job by now.
+        // Checked again right before anything runs: this worker may have been stopped
+        // since the claim, and another may hold the job by now. Not within a moment of
+        // the claim: no other run can take the job over before this one's lease (at
+        // least twice the ack wait) has run out, and a stopped process finds the
+        // moment long gone on its monotonic clock.
         let hold = Arc::new(self.hold());
-        if let Err(reason) = hold.confirm().await {
+        if self.claim.at.elapsed() >= CONFIRM_AFTER
+            && let Err(reason) = hold.confirm().await
+        {
             tracing::warn!("not running the job: {reason}");
             return;
         }
@@ -87,6 +95,7 @@ impl Run {
                 return;
             }
         };
+        tracing::debug!("handed the job to the engine");
         let id = self.claim.id.clone();
         self.mirror.active.insert(id.clone(), Arc::clone(&record));
         // The fleet view shows the job on this worker at once.

@@ -157,6 +157,9 @@ impl Cluster {
             max_attempts,
             executors,
             classes: engine.builds().classes(),
+            bells: (engine.builds().classes().into_iter())
+                .map(|class| names.doorbell_subject(class))
+                .collect(),
             stop_taking: stop_taking.clone(),
             tasks: TaskTracker::new(),
         });

@@ -30,6 +30,9 @@ pub(super) struct Claimed {
     pub(super) run: RunHold,
     pub(super) revision: u64,
     pub(super) doc: StoredJob,
+    /// When the claim was written (a monotonic clock, which also counts the time the
+    /// process was stopped).
+    pub(super) at: std::time::Instant,
 }
 
 /// What running and mirroring the fleet's jobs on this worker needs.

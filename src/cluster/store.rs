@@ -104,7 +104,7 @@ impl StatusStore {
     }
 
     /// The document and its revision, past retention too.
-    async fn read(&self, id: &str) -> Result<Option<Versioned>, ClusterError> {
+    pub(super) async fn read(&self, id: &str) -> Result<Option<Versioned>, ClusterError> {
         self.link.reachable()?;
         let entry = self
             .kv
@@ -137,10 +137,25 @@ impl StatusStore {
         &self,
         id: &str,
         step: &'static str,
+        decide: impl FnMut(Option<&StoredJob>) -> Result<(T, Option<StoredJob>), ClusterError>,
+    ) -> Result<Modified<T>, ClusterError> {
+        let read = self.read(id).await?;
+        self.modify_from(id, step, read, decide).await
+    }
+
+    /// [`modify`](Self::modify) starting from `read`, the document as the caller has
+    /// just read it (`load`), which saves a round trip.
+    pub(super) async fn modify_from<T>(
+        &self,
+        id: &str,
+        step: &'static str,
+        mut read: Option<Versioned>,
         mut decide: impl FnMut(Option<&StoredJob>) -> Result<(T, Option<StoredJob>), ClusterError>,
     ) -> Result<Modified<T>, ClusterError> {
+        // Fails at once while NATS is out of reach or not answering, as a read would.
+        self.link.reachable()?;
         loop {
-            let previous = self.read(id).await?;
+            let previous = read.take();
             let (value, next) = decide(previous.as_ref().map(|(doc, _)| doc))?;
             let Some(next) = next else {
                 return Ok(Modified {
@@ -155,12 +170,18 @@ impl StatusStore {
                         self.cache.wrote(&key(id), &next, revision);
                         revision
                     }
-                    Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => continue,
+                    Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                        read = self.read(id).await?;
+                        continue;
+                    }
                     Err(e) => return Err(ClusterError::nats(step, e)),
                 },
                 Some((_, revision)) => match self.update(id, &next, *revision).await {
                     Ok(revision) => revision,
-                    Err(WriteError::Changed) => continue,
+                    Err(WriteError::Changed) => {
+                        read = self.read(id).await?;
+                        continue;
+                    }
                     Err(WriteError::Unavailable(e)) => return Err(e),
                 },
             };

@@ -33,6 +33,8 @@ pub(super) struct Taker {
     pub(super) executors: usize,
     /// The classes of jobs this worker builds.
     pub(super) classes: Vec<BuildClass>,
+    /// Each class's doorbell subject, in the same order.
+    pub(super) bells: Vec<String>,
     /// Stops taking jobs.
     pub(super) stop_taking: CancellationToken,
     /// The taking loop and every job's run.
@@ -83,7 +85,13 @@ impl Taker {
                         drop(permit);
                         tokio::select! {
                             () = stop.cancelled() => break,
-                            Some(_) = doorbell.next() => {}
+                            Some(bell) = doorbell.next() => {
+                                tracing::debug!(subject = %bell.subject, "the doorbell rang");
+                                // The class whose job was queued is looked at first.
+                                if let Some(rung) = taker.bells.iter().position(|b| *b == bell.subject.as_str()) {
+                                    next_class = rung;
+                                }
+                            }
                             () = tokio::time::sleep(IDLE_POLL) => {}
                             () = pause.paused() => {}
                         }
@@ -117,8 +125,10 @@ impl Taker {
         }
         crate::faults::point("before_claim");
         async move {
+            tracing::debug!(delivered, "fetched the job's message");
             match self.claim(&opened.id, opened.round).await {
                 Ok(Taken::Run(claimed)) => {
+                    tracing::debug!("claimed the job");
                     crate::faults::point("after_claim");
                     let run = Run::new(&self.mirror, *claimed, message);
                     run.run(opened.envelope, permit).await;
@@ -202,13 +212,20 @@ impl Taker {
     async fn claim(&self, id: &str, round: u32) -> Result<Taken, ClusterError> {
         let store = &self.mirror.store;
         let mine = self.mirror.leases.instance().to_owned();
-        let lease = self.holders_lease(id, &mine).await?;
-        let log_end = self
-            .mirror
-            .logs
-            .log_end(id)
-            .await?
-            .map_or(0, |newest| newest.next);
+        // One read serves the lease check and the compare-and-set.
+        let read = store.read(id).await?;
+        let lease = self.holders_lease(read.as_ref(), &mine).await?;
+        // A job that never ran has no log to continue (should it have run meanwhile,
+        // its new run starts after the lines its document counts).
+        let log_end = match &read {
+            Some((doc, _)) if doc.runs > 0 => self
+                .mirror
+                .logs
+                .log_end(id)
+                .await?
+                .map_or(0, |newest| newest.next),
+            _ => 0,
+        };
         let active = self.mirror.active.contains_key(id);
         let run_id = nuid::next().to_string();
         let decide = |doc: Option<&StoredJob>| {
@@ -282,7 +299,10 @@ impl Taker {
             });
             Ok((Decision::Run { lost }, Some(next)))
         };
-        let modified = match store.modify(id, "claiming the job", decide).await {
+        let modified = match store
+            .modify_from(id, "claiming the job", read, decide)
+            .await
+        {
             Ok(modified) => modified,
             // The claim may have gone through with only its answer lost.
             Err(e) => return self.claim_went_through(id, round, &run_id, e).await,
@@ -316,10 +336,10 @@ impl Taker {
     /// The lease of the process that holds the job, when that is another process.
     async fn holders_lease(
         &self,
-        id: &str,
+        read: Option<&(StoredJob, u64)>,
         mine: &str,
     ) -> Result<Option<(String, bool)>, ClusterError> {
-        let Some((doc, _)) = self.mirror.store.load(id).await? else {
+        let Some((doc, _)) = read else {
             return Ok(None);
         };
         let (Some(run), Some(worker)) = (&doc.run, &doc.view.worker_id) else {
@@ -358,7 +378,11 @@ impl Taker {
 
     /// A claimed run's start: the runs before it leave their log lines.
     async fn started(&self, id: &str, round: u32, doc: StoredJob, revision: u64) -> Claimed {
-        self.mirror.logs.purge(id).await;
+        let at = std::time::Instant::now();
+        // The first run of a job's first round has no lines before it to forget.
+        if doc.runs > 1 || doc.round > 1 {
+            self.mirror.logs.purge(id).await;
+        }
         self.mirror.metrics.started(&self.mirror.worker_id);
         let run = doc.run.clone().expect("a claimed job names its run");
         Claimed {
@@ -369,6 +393,7 @@ impl Taker {
             run,
             revision,
             doc,
+            at,
         }
     }
 }

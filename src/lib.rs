@@ -24,7 +24,8 @@
 //!   [`Application`] built from them; [`shutdown`], [`telemetry`] and `systemd` for
 //!   `main`.
 //! - `cluster`: cluster mode, between the API and the engine, one part per file (status
-//!   store, queue with a consumer per job class, logs, admission, taker, mirror,
+//!   store and each worker's copy of it, queue with a consumer per job class, logs and
+//!   their pages, admission, taker, mirror,
 //!   leases and the fleet view, cancel, pruner; docs/cluster.md has
 //!   the map); it feeds the jobs it takes to the same engine. `api::Backend` (the
 //!   `JobBackend` trait, implemented by the engine and by the fleet) is the one seam:

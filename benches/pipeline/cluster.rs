@@ -23,11 +23,11 @@ use crate::worker::Worker;
 pub const TOKEN: &str = "bench-cluster-token";
 const KEY: &str = "5d2c8e1f0a4b7c9d3e6f8a1b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f2a3b5c7d";
 /// Submissions per latency measurement.
-const STARTS: usize = 40;
+const STARTS: usize = 200;
 /// Jobs per dispatch measurement.
 const DISPATCHED: usize = 300;
 /// Blocking submissions per measurement.
-const BLOCKING: usize = 30;
+const BLOCKING: usize = 60;
 /// Requests per log-page measurement.
 const PAGES: usize = 300;
 /// Lines of the long and the short log.

@@ -36,18 +36,22 @@ impl LogStore {
         }
     }
 
-    /// The texts of every kept line, for the blocking answer: from the document as
-    /// the bucket's leader has it, read batch by batch as a page is.
-    pub(super) async fn texts(&self, id: &str) -> Result<Vec<String>, ClusterError> {
-        let (doc, _) = self.store().known(id).await?;
+    /// The texts of every kept line of the finished job `doc` (its final document,
+    /// as its watch brought it), for the blocking answer, read batch by batch as a page
+    /// is.
+    pub(super) async fn texts(
+        &self,
+        id: &str,
+        doc: &StoredJob,
+    ) -> Result<Vec<String>, ClusterError> {
         let wanted = Wanted {
             since: 0,
             limit: usize::MAX,
             max_bytes: usize::MAX,
         };
-        let page = match self.seek(id, &doc, &wanted).await? {
+        let page = match self.seek(id, doc, &wanted).await? {
             Some(page) => page,
-            None => self.page_of_whole_log(id, &doc, &wanted).await?,
+            None => self.page_of_whole_log(id, doc, &wanted).await?,
         };
         Ok(page.lines.into_iter().map(|l| l.text).collect())
     }

@@ -263,9 +263,12 @@ impl Cluster {
         self.cancels.cancel(id).await
     }
 
-    /// Waits until the job has finished and returns its final view.
-    pub(crate) async fn wait(&self, id: &str) -> Result<JobView, ClusterError> {
-        self.store.wait_end(id).await
+    /// Waits until the job has finished; returns its final view and the texts of
+    /// its kept log lines, for the blocking answer.
+    pub(crate) async fn wait(&self, id: &str) -> Result<(JobView, Vec<String>), ClusterError> {
+        let doc = self.store.wait_end(id).await?;
+        let texts = self.logs.texts(id, &doc).await?;
+        Ok((doc.view, texts))
     }
 
     pub(crate) async fn log_page(
@@ -276,11 +279,6 @@ impl Cluster {
         max_bytes: usize,
     ) -> Result<LogPage, ClusterError> {
         self.logs.page(id, since, limit, max_bytes).await
-    }
-
-    /// The texts of every kept line, for the blocking answer.
-    pub(crate) async fn log_texts(&self, id: &str) -> Result<Vec<String>, ClusterError> {
-        self.logs.texts(id).await
     }
 
     pub(crate) async fn follow(

@@ -16,7 +16,6 @@ use super::connection::Link;
 use super::doc::StoredJob;
 use super::listing;
 use super::names::key;
-use crate::jobs::JobView;
 use crate::jobs::NoJob;
 use crate::jobs::rules::Retention;
 
@@ -245,8 +244,8 @@ impl StatusStore {
             .map_err(|e| ClusterError::nats("watching the job", e))
     }
 
-    /// Waits until the job has finished and returns its final view.
-    pub(super) async fn wait_end(&self, id: &str) -> Result<JobView, ClusterError> {
+    /// Waits until the job has finished and returns its final document.
+    pub(super) async fn wait_end(&self, id: &str) -> Result<StoredJob, ClusterError> {
         let mut watch = self.watch(id).await?;
         while let Some(entry) = watch.next().await {
             let entry = entry.map_err(|e| ClusterError::nats("watching the job", e))?;
@@ -256,7 +255,7 @@ impl StatusStore {
             if let Some(doc) = StoredJob::from_bytes(&entry.value)
                 && doc.view.state.is_finished()
             {
-                return Ok(doc.view);
+                return Ok(doc);
             }
         }
         Err(ClusterError::Unavailable(

@@ -39,8 +39,7 @@ impl JobBackend for Cluster {
     ) -> BoxFuture<'a, Result<(Outcome, Vec<String>), ApiError>> {
         Box::pin(async move {
             let id = &submitted.view.id;
-            let view = Cluster::wait(self, id).await?;
-            let logs = self.log_texts(id).await?;
+            let (view, logs) = Cluster::wait(self, id).await?;
             let outcome = view.outcome().expect("wait returns a finished job");
             Ok((outcome, logs))
         })

@@ -59,9 +59,16 @@ pub(crate) fn raise_fd_limit() -> std::io::Result<u64> {
 
 /// Free space for unprivileged users in the filesystem holding `path`, in GiB rounded down.
 pub(crate) fn disk_free_gb(path: &Path) -> std::io::Result<u64> {
+    Ok(disk_space(path)?.0 / GIB)
+}
+
+/// Bytes free for unprivileged users, and the size, of the filesystem holding `path`.
+pub(crate) fn disk_space(path: &Path) -> std::io::Result<(u64, u64)> {
     let stat = nix::sys::statvfs::statvfs(path).map_err(std::io::Error::from)?;
-    let free = stat.blocks_available() * stat.fragment_size();
-    Ok(free / GIB)
+    Ok((
+        stat.blocks_available() * stat.fragment_size(),
+        stat.blocks() * stat.fragment_size(),
+    ))
 }
 
 #[cfg(test)]

@@ -13,6 +13,16 @@ async fn main() -> ExitCode {
     let config = match Cli::parse_or_exit() {
         Action::Serve(config) => *config,
         Action::Client(command) => return client(command).await,
+        Action::Print(text) => {
+            use std::io::Write;
+            return match std::io::stdout().write_all(&text) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("corebuild: cannot write to stdout: {err}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     };
     telemetry::init(config.log_format);
     // Daemons a builder starts become the worker's children, not init's, so they can

@@ -14,7 +14,9 @@ use super::queue::JobQueue;
 use super::record::JobRecord;
 use super::registry::{Admission, AdmitError, Registry};
 use super::rules::{self, Cancel};
-use crate::domain::{BuildClass, BuildSet, ErrorCode, FailureCode, Job, JobFailure, Secret};
+use crate::domain::{
+    BuildClass, BuildSet, ErrorCode, FailureCode, Job, JobFailure, JobState, Secret,
+};
 use crate::joblog::{JobLog, LogBudget, Scrubber};
 use crate::time::now_ms;
 use crate::upload::Fence;
@@ -274,6 +276,22 @@ impl Engine {
     /// 0-based place in the queue while the job waits.
     pub(crate) fn queue_position(&self, record: &Arc<JobRecord>) -> Option<usize> {
         self.queue.position(record)
+    }
+
+    /// Seconds since the quietest running job last logged a line or moved its upload
+    /// (`now` in ms since the epoch); `None` while nothing runs.
+    pub(crate) fn longest_silence(&self, now: u64) -> Option<u64> {
+        self.registry
+            .all()
+            .iter()
+            .filter_map(|record| {
+                let status = record.status();
+                matches!(status.state, JobState::Running | JobState::Uploading).then(|| {
+                    let last = status.last_activity_at.max(record.log.last_line_at());
+                    now.saturating_sub(last) / 1000
+                })
+            })
+            .max()
     }
 
     /// Every retained job, newest first.

@@ -114,3 +114,53 @@ async fn requests_are_counted_by_route_not_by_path() {
         3.0
     );
 }
+
+#[tokio::test]
+async fn the_workers_own_state_is_exported_a_silent_job_shows_its_silence_and_a_pause_shows() {
+    let s3 = start_s3().await;
+    let app = spawn_worker(
+        "sleep 30",
+        &["--max-concurrency", "2", "--queue-capacity", "3"],
+    )
+    .await;
+    let idle = scrape(&app).await;
+    assert_eq!(value(&idle, "corebuild_executors"), 2.0);
+    assert_eq!(value(&idle, "corebuild_queue_capacity"), 3.0);
+    assert_eq!(value(&idle, "corebuild_accepting"), 1.0);
+    assert_eq!(value(&idle, "corebuild_paused"), 0.0);
+    assert_eq!(value(&idle, "corebuild_running_job_silence_seconds"), 0.0);
+    assert!(value(&idle, "corebuild_workdir_size_bytes") > 0.0);
+    let free = value(&idle, "corebuild_workdir_free_bytes");
+    assert!(free > 0.0 && free <= value(&idle, "corebuild_workdir_size_bytes"));
+    let version = format!(
+        "corebuild_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(value(&idle, &version), 1.0);
+
+    // The builder prints its first line and then nothing for 30 s.
+    assert_eq!(app.submit_async(&job("quiet", &s3)).await.status(), 202);
+    app.wait_for_state("quiet", "running").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let silence = value(&scrape(&app).await, "corebuild_running_job_silence_seconds");
+        if silence >= 2.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "silence stays {silence}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+
+    let paused = app
+        .authed(reqwest::Method::POST, "/corebuild/v1/worker/pause")
+        .json(&serde_json::json!({"reason": "disk swap"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paused.status(), 200);
+    assert_eq!(value(&scrape(&app).await, "corebuild_paused"), 1.0);
+    assert!(app.cancel("quiet").await.status().is_success());
+}

@@ -1,9 +1,12 @@
 //! Prometheus metrics, one registry per application (so tests can run several apps in
 //! one process), rendered in the text format at `GET /metrics`.
 
+mod cluster;
+mod worker;
+
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 use std::sync::OnceLock;
@@ -12,6 +15,10 @@ use std::time::Duration;
 use crate::domain::names::wire_enum;
 use crate::domain::{ErrorCode, FailureCode, Outcome};
 use crate::jobs::JobEvents;
+pub(crate) use cluster::ClusterMetrics;
+use cluster::FleetGauges;
+use worker::WorkerGauges;
+pub(crate) use worker::WorkerNow;
 
 wire_enum! {
     /// The `outcome` label of the job series: coarser than failure codes, so a
@@ -65,12 +72,7 @@ pub(crate) struct Metrics {
     queue_wait: Histogram,
     /// Cluster mode: registered at the first scrape that has the fleet's figures.
     fleet: OnceLock<FleetGauges>,
-}
-
-/// The fleet's gauges per job class.
-struct FleetGauges {
-    waiting: IntGaugeVec,
-    workers: IntGaugeVec,
+    worker: WorkerGauges,
 }
 
 /// One job class of the fleet, as the gauges show it.
@@ -97,6 +99,7 @@ pub(crate) struct Now {
     pub(crate) certificate_not_after: Option<i64>,
     /// Cluster mode: each job class of the fleet.
     pub(crate) fleet: Option<Vec<ClassNow>>,
+    pub(crate) worker: WorkerNow,
 }
 
 impl Metrics {
@@ -196,8 +199,10 @@ impl Metrics {
                 .register(collector)
                 .expect("metric names are unique");
         }
+        let worker = WorkerGauges::register(&registry);
         Self {
             registry,
+            worker,
             jobs_submitted,
             jobs_finished,
             queue_rejections,
@@ -233,6 +238,7 @@ impl Metrics {
         gauge(&self.jobs_queued, now.queued as u64);
         gauge(&self.log_bytes, now.log_bytes.0);
         gauge(&self.log_bytes_limit, now.log_bytes.1);
+        self.worker.set(&now.worker);
         if let Some(not_after) = now.certificate_not_after {
             self.certificate_not_after
                 .get_or_init(|| {
@@ -248,7 +254,7 @@ impl Metrics {
         }
         if let Some(classes) = &now.fleet {
             let gauges = self.fleet.get_or_init(|| self.register_fleet());
-            let set = |g: &IntGaugeVec, labels: &[&str], v: u64| {
+            let set = |g: &prometheus::IntGaugeVec, labels: &[&str], v: u64| {
                 g.with_label_values(labels)
                     .set(i64::try_from(v).unwrap_or(i64::MAX));
             };
@@ -264,105 +270,6 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut out)
             .expect("text encoding into a Vec");
         String::from_utf8(out).expect("the text format is UTF-8")
-    }
-}
-
-impl Metrics {
-    fn register_fleet(&self) -> FleetGauges {
-        let waiting = IntGaugeVec::new(
-            Opts::new(
-                "fleet_jobs_waiting",
-                "Jobs of a class in the fleet's queue that no worker has taken yet.",
-            ),
-            &["class"],
-        )
-        .unwrap();
-        let workers = IntGaugeVec::new(
-            Opts::new(
-                "fleet_workers",
-                "Live workers of the fleet that build a class: all (live), those with no free executor (busy), the paused ones (paused).",
-            ),
-            &["class", "state"],
-        )
-        .unwrap();
-        self.registry.register(Box::new(waiting.clone())).unwrap();
-        self.registry.register(Box::new(workers.clone())).unwrap();
-        FleetGauges { waiting, workers }
-    }
-}
-
-/// Cluster mode's own series, registered beside the others only in cluster mode.
-pub(crate) struct ClusterMetrics {
-    base: std::sync::Arc<Metrics>,
-    connected: IntGauge,
-    started: IntCounterVec,
-    redeliveries: IntCounter,
-    handed_back: IntCounter,
-}
-
-impl ClusterMetrics {
-    pub(crate) fn register(base: &std::sync::Arc<Metrics>) -> std::sync::Arc<Self> {
-        let connected = IntGauge::new(
-            "cluster_connected",
-            "1 while the worker is connected to NATS, 0 while the connection is lost.",
-        )
-        .unwrap();
-        let started = IntCounterVec::new(
-            Opts::new(
-                "cluster_jobs_started_total",
-                "Runs of fleet jobs this worker started, by worker id.",
-            ),
-            &["worker_id"],
-        )
-        .unwrap();
-        let redeliveries = IntCounter::new(
-            "cluster_redeliveries_total",
-            "Jobs this worker was handed again after their earlier worker was lost or let go of them.",
-        )
-        .unwrap();
-        let handed_back = IntCounter::new(
-            "cluster_handed_back_total",
-            "Jobs this worker handed back to the fleet's queue when its drain ended.",
-        )
-        .unwrap();
-        for collector in [
-            Box::new(connected.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(started.clone()),
-            Box::new(redeliveries.clone()),
-            Box::new(handed_back.clone()),
-        ] {
-            base.registry
-                .register(collector)
-                .expect("metric names are unique");
-        }
-        std::sync::Arc::new(Self {
-            base: std::sync::Arc::clone(base),
-            connected,
-            started,
-            redeliveries,
-            handed_back,
-        })
-    }
-
-    /// The job series every mode counts.
-    pub(crate) fn events(&self) -> &Metrics {
-        &self.base
-    }
-
-    pub(crate) fn connected(&self, connected: bool) {
-        self.connected.set(i64::from(connected));
-    }
-
-    pub(crate) fn started(&self, worker_id: &str) {
-        self.started.with_label_values(&[worker_id]).inc();
-    }
-
-    pub(crate) fn redelivered(&self) {
-        self.redeliveries.inc();
-    }
-
-    pub(crate) fn handed_back(&self) {
-        self.handed_back.inc();
     }
 }
 

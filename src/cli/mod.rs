@@ -1,5 +1,10 @@
-//! The command line: `corebuild serve` (or `corebuild` alone) runs the worker; the
-//! other subcommands are a client of a running worker, with options of their own.
+//! The command line: `corebuild serve` (or `corebuild` alone) runs the worker;
+//! `completions` and `manpage` print what the package installs; the other subcommands
+//! are a client of a running worker, with options of their own.
+
+mod manual;
+
+pub use manual::{Shell, completions, man_pages};
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
@@ -32,12 +37,25 @@ pub struct Cli {
 pub enum Action {
     Serve(Box<Config>),
     Client(ClientCommand),
+    /// Text to print on stdout, then exit 0 (completions, the manual page).
+    Print(Vec<u8>),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the worker (what `corebuild` alone does, configured from the environment).
     Serve(Box<Config>),
+    /// Print the completion script of a shell on stdout (the package installs them).
+    Completions {
+        /// bash, zsh or fish.
+        shell: Shell,
+    },
+    /// Print the manual page of corebuild, or of one subcommand, in roff on stdout.
+    #[command(hide = true)]
+    Manpage {
+        /// The subcommand (`serve`, `submit`, ...); none for the main page.
+        subcommand: Option<String>,
+    },
     #[command(flatten)]
     Client(ClientCommand),
 }
@@ -89,6 +107,16 @@ impl Cli {
         match self.command {
             Some(Command::Serve(config)) => Ok(Action::Serve(config)),
             Some(Command::Client(command)) => Ok(Action::Client(command)),
+            Some(Command::Completions { shell }) => Ok(Action::Print(completions(shell))),
+            Some(Command::Manpage { subcommand }) => {
+                let name =
+                    subcommand.map_or_else(|| "corebuild".to_owned(), |s| format!("corebuild-{s}"));
+                man_pages()
+                    .into_iter()
+                    .find(|(file, _)| file.strip_suffix(".1") == Some(&name))
+                    .map(|(_, page)| Action::Print(page))
+                    .ok_or_else(|| format!("error: no manual page {name}\n"))
+            }
             None => Config::from_env()
                 .map(|config| Action::Serve(Box::new(config)))
                 .map_err(|e| e.to_string()),

@@ -15,7 +15,8 @@ use crate::config::{Config, name_the_variable};
 /// Shown under the top-level help, where clap would otherwise list no client option.
 const CLIENT_HELP: &str = "\
 Every command but `serve` is a client of a running worker and takes:
-  --url <URL>        the worker [env: COREBUILD_URL] [default: http://127.0.0.1:3060]
+  --url <URL>        the worker [env: COREBUILD_URL] [default: this host's worker, from
+                     COREBUILD_PORT, COREBUILD_BIND, COREBUILD_TLS_CERT; else http://127.0.0.1:3060]
   --token <TOKEN>    the token to send [env: COREBUILD_TOKEN]
   --ca-file <FILE>   CA certificate(s) to trust for an https:// URL [env: COREBUILD_CA_FILE]
   --json             JSON on stdout instead of text

@@ -17,12 +17,12 @@ pub(super) struct Api {
 
 impl Api {
     pub(super) fn new(conn: Connection) -> Result<Self, ClientError> {
-        let base = conn.url.trim_end_matches('/').to_owned();
+        let url = conn.url();
+        let base = url.trim_end_matches('/').to_owned();
         if !base.starts_with("http://") && !base.starts_with("https://") {
             return Err(ClientError::Input(format!(
-                "the worker's URL `{}` has no http:// or https:// in front (e.g. http://{}); \
-                 set it with --url or COREBUILD_URL",
-                conn.url, conn.url
+                "the worker's URL `{url}` has no http:// or https:// in front (e.g. http://{url}); \
+                 set it with --url or COREBUILD_URL"
             )));
         }
         let mut http =

@@ -4,6 +4,7 @@
 //! Results go to stdout; progress (state changes, the upload bar) goes to stderr and
 //! only when it is a terminal, so a script that reads stdout gets the result alone.
 
+mod address;
 mod api;
 mod commands;
 mod fleet;
@@ -21,9 +22,11 @@ use crate::domain::{JobState, Secret};
 /// Where the worker is and how to talk to it.
 #[derive(Debug, Clone, Args)]
 pub struct Connection {
-    /// The worker's base URL (http:// or https://).
-    #[arg(long, env = "COREBUILD_URL", default_value = "http://127.0.0.1:3060")]
-    pub(crate) url: String,
+    /// The worker's base URL (http:// or https://). Unset: the worker on this host, at
+    /// the port and address its COREBUILD_PORT, COREBUILD_BIND and COREBUILD_TLS_CERT
+    /// give (http://127.0.0.1:3060 when they are unset too).
+    #[arg(long, env = "COREBUILD_URL")]
+    url: Option<String>,
 
     /// The token to send to the worker, when it requires one.
     #[arg(long, env = "COREBUILD_TOKEN", hide_env_values = true)]
@@ -40,15 +43,28 @@ pub struct Connection {
     pub(crate) timeout: u64,
 
     /// Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s,
-    /// so this is kept above that.
-    #[arg(long, env = "COREBUILD_CLIENT_IDLE_TIMEOUT", default_value = "60", value_name = "SECONDS",
+    /// so this is kept above that. Shown only by the commands that follow a log.
+    #[arg(long, env = "COREBUILD_CLIENT_IDLE_TIMEOUT", default_value = "60", value_name = "SECONDS", hide = true,
         value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub(crate) idle_timeout: u64,
 
-    /// Print JSON on stdout instead of text: the worker's answers, one log line per
-    /// line when following, and errors too.
+    /// Print JSON on stdout instead of text: the worker's answer, or the error.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// `--json` of the commands that can follow a log.
+const FOLLOWING_JSON: &str = "Print JSON on stdout instead of text: the worker's answer, or the \
+error; a followed log as one object per line, ending with the job's status";
+
+impl Connection {
+    /// The worker's URL: `--url`, else the one this host's worker settings give.
+    pub(crate) fn url(&self) -> String {
+        self.url
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| address::local_worker_url(|name| std::env::var(name).ok()))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +76,7 @@ pub enum ClientCommand {
     },
     /// Submit a job from a JSON file: the job object, or `{"job": {...}}` as the API
     /// takes it.
+    #[command(mut_arg("json", |a| a.help(FOLLOWING_JSON)), mut_arg("idle_timeout", |a| a.hide(false)))]
     Submit {
         /// Path of the job file, or `-` for standard input.
         file: String,
@@ -88,6 +105,7 @@ pub enum ClientCommand {
         conn: Connection,
     },
     /// Print a job's log.
+    #[command(mut_arg("json", |a| a.help(FOLLOWING_JSON)), mut_arg("idle_timeout", |a| a.hide(false)))]
     Logs {
         /// The job's id.
         id: String,

@@ -156,3 +156,43 @@ async fn cancel_and_refusals() {
     assert_eq!(wrong_token.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&wrong_token.stderr).contains("unauthorized"));
 }
+
+/// The CLI on the host, with the unit's environment file loaded and no COREBUILD_URL.
+async fn cli_with_worker_env(env: &[(&str, String)], args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_corebuild"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .args(args)
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn without_a_url_the_cli_finds_the_worker_its_port_and_bind_settings_describe() {
+    let app = spawn_worker("success", &["--token", TOKEN]).await;
+    let port = app.address.port().to_string();
+    // As `set -a; . /etc/corebuild/corebuild.env` gives them: the worker's own settings.
+    let env = [
+        ("COREBUILD_PORT", port.clone()),
+        ("COREBUILD_BIND", "0.0.0.0".to_owned()),
+        ("COREBUILD_TOKEN", TOKEN.to_owned()),
+    ];
+    // `jobs` needs the token: the worker answered, and to this token.
+    let output = cli_with_worker_env(&env, &["jobs", "--json"]).await;
+    assert!(output.status.success(), "{output:?}");
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(answer.is_object() || answer.is_array(), "{answer}");
+
+    // A port where nothing listens: the error names the URL it tried, built from it.
+    let closed = crate::support::nats::free_port().to_string();
+    let env = [("COREBUILD_PORT", closed.clone())];
+    let output = cli_with_worker_env(&env, &["status", "x"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("http://127.0.0.1:{closed}")),
+        "{stderr}"
+    );
+}

@@ -86,73 +86,73 @@ json\t''"
 complete -c corebuild -n "__fish_corebuild_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c corebuild -n "__fish_corebuild_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c corebuild -n "__fish_corebuild_using_subcommand manpage" -s h -l help -d 'Print help'
-complete -c corebuild -n "__fish_corebuild_using_subcommand capabilities" -l url -d 'The worker\'s base URL (http:// or https://)' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand capabilities" -l url -d 'The worker\'s base URL (http:// or https://). Unset: the worker on this host, at the port and address its COREBUILD_PORT, COREBUILD_BIND and COREBUILD_TLS_CERT give (http://127.0.0.1:3060 when they are unset too)' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand capabilities" -l token -d 'The token to send to the worker, when it requires one' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand capabilities" -l ca-file -d 'PEM file of CA certificates to trust for an https:// URL (beside the system\'s)' -r -F
 complete -c corebuild -n "__fish_corebuild_using_subcommand capabilities" -l timeout -d 'Seconds to connect and to receive a whole answer; the blocking `submit --wait` checks meanwhile that the worker still answers within it' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand capabilities" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand capabilities" -l json -d 'Print JSON on stdout instead of text: the worker\'s answers, one log line per line when following, and errors too'
+complete -c corebuild -n "__fish_corebuild_using_subcommand capabilities" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that. Shown only by the commands that follow a log' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand capabilities" -l json -d 'Print JSON on stdout instead of text: the worker\'s answer, or the error'
 complete -c corebuild -n "__fish_corebuild_using_subcommand capabilities" -s h -l help -d 'Print help'
-complete -c corebuild -n "__fish_corebuild_using_subcommand submit" -l url -d 'The worker\'s base URL (http:// or https://)' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand submit" -l url -d 'The worker\'s base URL (http:// or https://). Unset: the worker on this host, at the port and address its COREBUILD_PORT, COREBUILD_BIND and COREBUILD_TLS_CERT give (http://127.0.0.1:3060 when they are unset too)' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand submit" -l token -d 'The token to send to the worker, when it requires one' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand submit" -l ca-file -d 'PEM file of CA certificates to trust for an https:// URL (beside the system\'s)' -r -F
 complete -c corebuild -n "__fish_corebuild_using_subcommand submit" -l timeout -d 'Seconds to connect and to receive a whole answer; the blocking `submit --wait` checks meanwhile that the worker still answers within it' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand submit" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand submit" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that. Shown only by the commands that follow a log' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand submit" -l wait -d 'Wait for the result (the blocking call) instead of returning at once'
 complete -c corebuild -n "__fish_corebuild_using_subcommand submit" -l follow -d 'Stream the job\'s log until it ends, with the upload\'s progress'
-complete -c corebuild -n "__fish_corebuild_using_subcommand submit" -l json -d 'Print JSON on stdout instead of text: the worker\'s answers, one log line per line when following, and errors too'
+complete -c corebuild -n "__fish_corebuild_using_subcommand submit" -l json -d 'Print JSON on stdout instead of text: the worker\'s answer, or the error; a followed log as one object per line, ending with the job\'s status'
 complete -c corebuild -n "__fish_corebuild_using_subcommand submit" -s h -l help -d 'Print help'
-complete -c corebuild -n "__fish_corebuild_using_subcommand status" -l url -d 'The worker\'s base URL (http:// or https://)' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand status" -l url -d 'The worker\'s base URL (http:// or https://). Unset: the worker on this host, at the port and address its COREBUILD_PORT, COREBUILD_BIND and COREBUILD_TLS_CERT give (http://127.0.0.1:3060 when they are unset too)' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand status" -l token -d 'The token to send to the worker, when it requires one' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand status" -l ca-file -d 'PEM file of CA certificates to trust for an https:// URL (beside the system\'s)' -r -F
 complete -c corebuild -n "__fish_corebuild_using_subcommand status" -l timeout -d 'Seconds to connect and to receive a whole answer; the blocking `submit --wait` checks meanwhile that the worker still answers within it' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand status" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand status" -l json -d 'Print JSON on stdout instead of text: the worker\'s answers, one log line per line when following, and errors too'
+complete -c corebuild -n "__fish_corebuild_using_subcommand status" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that. Shown only by the commands that follow a log' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand status" -l json -d 'Print JSON on stdout instead of text: the worker\'s answer, or the error'
 complete -c corebuild -n "__fish_corebuild_using_subcommand status" -s h -l help -d 'Print help'
 complete -c corebuild -n "__fish_corebuild_using_subcommand jobs" -l state -d 'Only jobs in this state' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand jobs" -l url -d 'The worker\'s base URL (http:// or https://)' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand jobs" -l url -d 'The worker\'s base URL (http:// or https://). Unset: the worker on this host, at the port and address its COREBUILD_PORT, COREBUILD_BIND and COREBUILD_TLS_CERT give (http://127.0.0.1:3060 when they are unset too)' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand jobs" -l token -d 'The token to send to the worker, when it requires one' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand jobs" -l ca-file -d 'PEM file of CA certificates to trust for an https:// URL (beside the system\'s)' -r -F
 complete -c corebuild -n "__fish_corebuild_using_subcommand jobs" -l timeout -d 'Seconds to connect and to receive a whole answer; the blocking `submit --wait` checks meanwhile that the worker still answers within it' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand jobs" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand jobs" -l json -d 'Print JSON on stdout instead of text: the worker\'s answers, one log line per line when following, and errors too'
+complete -c corebuild -n "__fish_corebuild_using_subcommand jobs" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that. Shown only by the commands that follow a log' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand jobs" -l json -d 'Print JSON on stdout instead of text: the worker\'s answer, or the error'
 complete -c corebuild -n "__fish_corebuild_using_subcommand jobs" -s h -l help -d 'Print help'
-complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -l url -d 'The worker\'s base URL (http:// or https://)' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -l url -d 'The worker\'s base URL (http:// or https://). Unset: the worker on this host, at the port and address its COREBUILD_PORT, COREBUILD_BIND and COREBUILD_TLS_CERT give (http://127.0.0.1:3060 when they are unset too)' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -l token -d 'The token to send to the worker, when it requires one' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -l ca-file -d 'PEM file of CA certificates to trust for an https:// URL (beside the system\'s)' -r -F
 complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -l timeout -d 'Seconds to connect and to receive a whole answer; the blocking `submit --wait` checks meanwhile that the worker still answers within it' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that. Shown only by the commands that follow a log' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -l follow -d 'Keep streaming until the job ends'
-complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -l json -d 'Print JSON on stdout instead of text: the worker\'s answers, one log line per line when following, and errors too'
+complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -l json -d 'Print JSON on stdout instead of text: the worker\'s answer, or the error; a followed log as one object per line, ending with the job\'s status'
 complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -s h -l help -d 'Print help'
-complete -c corebuild -n "__fish_corebuild_using_subcommand cancel" -l url -d 'The worker\'s base URL (http:// or https://)' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand cancel" -l url -d 'The worker\'s base URL (http:// or https://). Unset: the worker on this host, at the port and address its COREBUILD_PORT, COREBUILD_BIND and COREBUILD_TLS_CERT give (http://127.0.0.1:3060 when they are unset too)' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand cancel" -l token -d 'The token to send to the worker, when it requires one' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand cancel" -l ca-file -d 'PEM file of CA certificates to trust for an https:// URL (beside the system\'s)' -r -F
 complete -c corebuild -n "__fish_corebuild_using_subcommand cancel" -l timeout -d 'Seconds to connect and to receive a whole answer; the blocking `submit --wait` checks meanwhile that the worker still answers within it' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand cancel" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand cancel" -l json -d 'Print JSON on stdout instead of text: the worker\'s answers, one log line per line when following, and errors too'
+complete -c corebuild -n "__fish_corebuild_using_subcommand cancel" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that. Shown only by the commands that follow a log' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand cancel" -l json -d 'Print JSON on stdout instead of text: the worker\'s answer, or the error'
 complete -c corebuild -n "__fish_corebuild_using_subcommand cancel" -s h -l help -d 'Print help'
-complete -c corebuild -n "__fish_corebuild_using_subcommand workers" -l url -d 'The worker\'s base URL (http:// or https://)' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand workers" -l url -d 'The worker\'s base URL (http:// or https://). Unset: the worker on this host, at the port and address its COREBUILD_PORT, COREBUILD_BIND and COREBUILD_TLS_CERT give (http://127.0.0.1:3060 when they are unset too)' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand workers" -l token -d 'The token to send to the worker, when it requires one' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand workers" -l ca-file -d 'PEM file of CA certificates to trust for an https:// URL (beside the system\'s)' -r -F
 complete -c corebuild -n "__fish_corebuild_using_subcommand workers" -l timeout -d 'Seconds to connect and to receive a whole answer; the blocking `submit --wait` checks meanwhile that the worker still answers within it' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand workers" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand workers" -l json -d 'Print JSON on stdout instead of text: the worker\'s answers, one log line per line when following, and errors too'
+complete -c corebuild -n "__fish_corebuild_using_subcommand workers" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that. Shown only by the commands that follow a log' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand workers" -l json -d 'Print JSON on stdout instead of text: the worker\'s answer, or the error'
 complete -c corebuild -n "__fish_corebuild_using_subcommand workers" -s h -l help -d 'Print help'
 complete -c corebuild -n "__fish_corebuild_using_subcommand pause" -l reason -d 'Why, shown in the fleet view (at most 200 characters)' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand pause" -l url -d 'The worker\'s base URL (http:// or https://)' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand pause" -l url -d 'The worker\'s base URL (http:// or https://). Unset: the worker on this host, at the port and address its COREBUILD_PORT, COREBUILD_BIND and COREBUILD_TLS_CERT give (http://127.0.0.1:3060 when they are unset too)' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand pause" -l token -d 'The token to send to the worker, when it requires one' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand pause" -l ca-file -d 'PEM file of CA certificates to trust for an https:// URL (beside the system\'s)' -r -F
 complete -c corebuild -n "__fish_corebuild_using_subcommand pause" -l timeout -d 'Seconds to connect and to receive a whole answer; the blocking `submit --wait` checks meanwhile that the worker still answers within it' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand pause" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand pause" -l json -d 'Print JSON on stdout instead of text: the worker\'s answers, one log line per line when following, and errors too'
+complete -c corebuild -n "__fish_corebuild_using_subcommand pause" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that. Shown only by the commands that follow a log' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand pause" -l json -d 'Print JSON on stdout instead of text: the worker\'s answer, or the error'
 complete -c corebuild -n "__fish_corebuild_using_subcommand pause" -s h -l help -d 'Print help'
-complete -c corebuild -n "__fish_corebuild_using_subcommand resume" -l url -d 'The worker\'s base URL (http:// or https://)' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand resume" -l url -d 'The worker\'s base URL (http:// or https://). Unset: the worker on this host, at the port and address its COREBUILD_PORT, COREBUILD_BIND and COREBUILD_TLS_CERT give (http://127.0.0.1:3060 when they are unset too)' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand resume" -l token -d 'The token to send to the worker, when it requires one' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand resume" -l ca-file -d 'PEM file of CA certificates to trust for an https:// URL (beside the system\'s)' -r -F
 complete -c corebuild -n "__fish_corebuild_using_subcommand resume" -l timeout -d 'Seconds to connect and to receive a whole answer; the blocking `submit --wait` checks meanwhile that the worker still answers within it' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand resume" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that' -r
-complete -c corebuild -n "__fish_corebuild_using_subcommand resume" -l json -d 'Print JSON on stdout instead of text: the worker\'s answers, one log line per line when following, and errors too'
+complete -c corebuild -n "__fish_corebuild_using_subcommand resume" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that. Shown only by the commands that follow a log' -r
+complete -c corebuild -n "__fish_corebuild_using_subcommand resume" -l json -d 'Print JSON on stdout instead of text: the worker\'s answer, or the error'
 complete -c corebuild -n "__fish_corebuild_using_subcommand resume" -s h -l help -d 'Print help'
 complete -c corebuild -n "__fish_corebuild_using_subcommand help; and not __fish_seen_subcommand_from serve completions manpage capabilities submit status jobs logs cancel workers pause resume help" -f -a "serve" -d 'Run the worker (what `corebuild` alone does, configured from the environment)'
 complete -c corebuild -n "__fish_corebuild_using_subcommand help; and not __fish_seen_subcommand_from serve completions manpage capabilities submit status jobs logs cancel workers pause resume help" -f -a "completions" -d 'Print the completion script of a shell on stdout (the package installs them)'

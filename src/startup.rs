@@ -183,6 +183,7 @@ impl Application {
             cpu_cores = machine.cpu_cores,
             memory_gb = machine.memory_gb,
             max_concurrent_jobs = pool.get(),
+            http_threads = http_workers(),
             fd_limit,
             max_connections = connections,
             https = certificates.is_some(),

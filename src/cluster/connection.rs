@@ -156,6 +156,8 @@ pub(super) async fn connect(
         return Err(fail("no server given".to_owned()));
     }
     let events = Arc::clone(&metrics);
+    // The first `Connected` is the connection start-up made, not one coming back.
+    let connected_before = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut options = ConnectOptions::new()
         .name(format!("corebuild {}", settings.worker_id))
         .connection_timeout(Duration::from_secs(5))
@@ -163,10 +165,15 @@ pub(super) async fn connect(
         .max_reconnects(None)
         .event_callback(move |event| {
             let metrics = Arc::clone(&events);
+            let connected_before = Arc::clone(&connected_before);
             async move {
                 match event {
                     async_nats::Event::Connected => {
-                        tracing::info!("NATS connection is back");
+                        if connected_before.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                            tracing::info!("NATS connection is back");
+                        } else {
+                            tracing::info!("connected to NATS");
+                        }
                         metrics.connected(true);
                     }
                     async_nats::Event::Disconnected => {

@@ -36,6 +36,7 @@ mod readiness;
 mod reload;
 mod retention;
 mod secrets;
+mod service_log;
 mod shutdown;
 mod slow_clients;
 mod stalled_store;

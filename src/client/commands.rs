@@ -14,7 +14,7 @@ use crate::domain::JobState;
 
 /// Lines per page when reading a whole log.
 const PAGE: usize = 10_000;
-/// How often `--json` following asks for new lines.
+/// How often following by pages (`--json`, `--timestamps`) asks for new lines.
 const FOLLOW_POLL: Duration = Duration::from_millis(500);
 /// How often a blocking `submit --wait` checks that the worker still answers.
 const LIVENESS_POLL: Duration = Duration::from_secs(5);
@@ -70,26 +70,50 @@ pub(super) async fn run(command: ClientCommand) -> Result<Exit, ClientError> {
             print_value(json, &answer, fleet::worker);
             Ok(Exit::Ok)
         }
-        ClientCommand::Logs { id, follow, .. } => logs(&api, &id, follow).await,
+        ClientCommand::Logs {
+            id,
+            follow,
+            timestamps,
+            ..
+        } => {
+            let format = match (json, timestamps) {
+                (true, _) => LineFormat::Json,
+                (false, true) => LineFormat::Timestamped,
+                (false, false) => LineFormat::Text,
+            };
+            logs(&api, &id, follow, format).await
+        }
         ClientCommand::Submit {
             file, wait, follow, ..
         } => submit(&api, &file, wait, follow).await,
     }
 }
 
-async fn logs(api: &Api, id: &str, follow: bool) -> Result<Exit, ClientError> {
-    match (follow, api.conn.json) {
-        (true, false) => Ok(interruptible(id, follow_text(api, id, None))
+/// How `logs` prints a line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LineFormat {
+    /// The text alone.
+    Text,
+    /// The local time it was logged, then the text.
+    Timestamped,
+    /// The API's line object.
+    Json,
+}
+
+async fn logs(api: &Api, id: &str, follow: bool, format: LineFormat) -> Result<Exit, ClientError> {
+    match (follow, format) {
+        (true, LineFormat::Text) => Ok(interruptible(id, follow_text(api, id, None))
             .await?
             .unwrap_or(Exit::Interrupted)),
-        (true, true) => Ok(interruptible(id, follow_json(api, id))
+        // The event stream carries a line's text alone; pages carry its time too.
+        (true, format) => Ok(interruptible(id, follow_pages(api, id, format))
             .await?
             .unwrap_or(Exit::Interrupted)),
-        (false, json) => {
+        (false, format) => {
             let mut since = 0;
             loop {
                 let page = log_page(api, id, since).await?;
-                print_lines(json, &page, |line| println!("{line}"));
+                print_lines(format, &page, |line| println!("{line}"));
                 let next = page["nextSeq"].as_u64().unwrap_or(since);
                 if next == since || page["lines"].as_array().is_none_or(Vec::is_empty) {
                     return Ok(Exit::Ok);
@@ -108,13 +132,19 @@ async fn log_page(api: &Api, id: &str, since: u64) -> Result<Value, ClientError>
     .await
 }
 
-/// Each line of a log page: as text, or with `--json` as the API's line object.
-fn print_lines(json: bool, page: &Value, mut out: impl FnMut(&str)) {
+/// Each line of a log page, in `format`.
+fn print_lines(format: LineFormat, page: &Value, mut out: impl FnMut(&str)) {
     for line in page["lines"].as_array().into_iter().flatten() {
-        if json {
-            out(&line.to_string());
-        } else {
-            out(line["text"].as_str().unwrap_or(""));
+        let text = line["text"].as_str().unwrap_or("");
+        match format {
+            LineFormat::Json => out(&line.to_string()),
+            LineFormat::Text => out(text),
+            LineFormat::Timestamped => {
+                let at = line["time"]
+                    .as_u64()
+                    .map_or_else(|| "?".to_owned(), human::clock);
+                out(&format!("{at}  {text}"));
+            }
         }
     }
 }
@@ -163,7 +193,7 @@ async fn submit(api: &Api, file: &str, wait: bool, follow: bool) -> Result<Exit,
         return Ok(Exit::Ok);
     }
     if api.conn.json {
-        return Ok(interruptible(&id, follow_json(api, &id))
+        return Ok(interruptible(&id, follow_pages(api, &id, LineFormat::Json))
             .await?
             .unwrap_or(Exit::Interrupted));
     }
@@ -266,18 +296,21 @@ async fn follow_text(
     Ok(exit_for(&end["state"]))
 }
 
-/// Follows with `--json`: each line as the API's line object (seq, time, stream,
-/// text), one per line, then the job's final status as one line. Reads pages by
-/// cursor, which carry every field the event stream leaves out.
-async fn follow_json(api: &Api, id: &str) -> Result<Exit, ClientError> {
+/// Follows by reading pages by cursor, which carry every field the event stream
+/// leaves out: with `--json` each line as the API's line object (seq, time, stream,
+/// text), one per line, then the job's final status as one line; with `--timestamps`
+/// each line after its local time.
+async fn follow_pages(api: &Api, id: &str, format: LineFormat) -> Result<Exit, ClientError> {
     let mut since = 0;
     loop {
         let page = log_page(api, id, since).await?;
-        print_lines(true, &page, |line| println!("{line}"));
+        print_lines(format, &page, |line| println!("{line}"));
         since = page["nextSeq"].as_u64().unwrap_or(since);
         if page["done"] == true {
             let status = api.get(&format!("/corebuild/v1/jobs/{id}")).await?;
-            println!("{status}");
+            if format == LineFormat::Json {
+                println!("{status}");
+            }
             return Ok(exit_for(&status["state"]));
         }
         if page["lines"].as_array().is_none_or(Vec::is_empty) {

@@ -22,6 +22,42 @@ pub(super) fn time(ms: u64) -> String {
     format!("{} ({})", at.format("%Y-%m-%d %H:%M:%S"), ago_text(ago))
 }
 
+/// `2026-11-27 20:13:05.120` for epoch milliseconds, in local time: a log line's time.
+pub(super) fn clock(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(|ms| Local.timestamp_millis_opt(ms).single())
+        .map_or_else(
+            || ms.to_string(),
+            |at| at.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+        )
+}
+
+/// `850 ms`, `42 s`, `3 min 12 s`, `2 h 05 min`.
+pub(super) fn duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match ms {
+        ms if ms < 1000 => format!("{ms} ms"),
+        _ if s < 60 => format!("{s} s"),
+        _ if s < 3600 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// How long a job ran (so far, while it runs); `-` before it started.
+fn ran(job: &Value) -> String {
+    let Some(started) = job["startedAt"].as_u64() else {
+        return "-".to_owned();
+    };
+    match job["finishedAt"].as_u64() {
+        Some(finished) => duration(finished.saturating_sub(started)),
+        None => {
+            let now = u64::try_from(Local::now().timestamp_millis()).unwrap_or(0);
+            format!("{} so far", duration(now.saturating_sub(started)))
+        }
+    }
+}
+
 /// How long ago `ms` (since the epoch) was.
 pub(super) fn ago(ms: u64) -> String {
     let now = u64::try_from(Local::now().timestamp_millis()).unwrap_or(0);
@@ -115,41 +151,53 @@ pub(super) fn status_line(s: &Value) -> String {
     out
 }
 
-/// The whole status: the line above, its times, artifact or error.
+/// A labelled line of `status`: every value starts in the same column.
+fn field(label: &str, value: &str) -> String {
+    format!("{label:<13}  {value}")
+}
+
+/// The whole status: the line above, its times (a job that runs also its last
+/// activity: a line logged or upload bytes moved), artifact or error.
 pub(super) fn status(s: &Value) -> String {
-    let mut out = status_line(s);
-    for (label, field) in [
-        ("created ", "createdAt"),
-        ("started ", "startedAt"),
-        ("finished", "finishedAt"),
+    let mut lines = vec![status_line(s)];
+    let running = matches!(s["state"].as_str(), Some("running" | "uploading"));
+    for (label, key, shown) in [
+        ("created", "createdAt", true),
+        ("started", "startedAt", true),
+        ("last activity", "lastActivityAt", running),
+        ("finished", "finishedAt", true),
     ] {
-        if let Some(ms) = s[field].as_u64() {
-            out.push_str(&format!("\n{label}  {}", time(ms)));
+        if let (true, Some(ms)) = (shown, s[key].as_u64()) {
+            lines.push(field(label, &time(ms)));
         }
     }
+    if s["startedAt"].is_u64() {
+        lines.push(field("ran", &ran(s)));
+    }
     if s["artifact"].is_object() {
-        out.push('\n');
-        out.push_str(&artifact(&s["artifact"]));
+        lines.push(artifact(&s["artifact"]));
     }
     if s["error"].is_object() {
-        out.push_str(&format!(
-            "\nerror {}: {}",
+        let error = format!(
+            "{}: {}",
             s["error"]["code"].as_str().unwrap_or("?"),
             s["error"]["message"].as_str().unwrap_or("?")
-        ));
+        );
+        lines.push(field("error", &error));
     }
-    out
+    lines.join("\n")
 }
 
 pub(super) fn artifact(a: &Value) -> String {
-    format!(
-        "artifact s3://{}/{} ({}, {})\nsha256   {}",
+    let object = format!(
+        "s3://{}/{} ({}, {})",
         a["bucketName"].as_str().unwrap_or("?"),
         a["key"].as_str().unwrap_or("?"),
         a["size"].as_u64().map_or_else(|| "?".to_owned(), size),
         a["contentType"].as_str().unwrap_or("?"),
-        a["sha256"].as_str().unwrap_or("?")
-    )
+    );
+    let sha = a["sha256"].as_str().unwrap_or("?");
+    format!("{}\n{}", field("artifact", &object), field("sha256", sha))
 }
 
 pub(super) fn jobs(list: &Value) -> String {
@@ -162,6 +210,8 @@ pub(super) fn jobs(list: &Value) -> String {
             let mut row = vec![
                 job["id"].as_str().unwrap_or("?").to_owned(),
                 job["state"].as_str().unwrap_or("?").to_owned(),
+                job["architecture"].as_str().unwrap_or("?").to_owned(),
+                job["imageKind"].as_str().unwrap_or("?").to_owned(),
                 job["attempt"].to_string(),
             ];
             if fleet {
@@ -172,14 +222,16 @@ pub(super) fn jobs(list: &Value) -> String {
                     .as_u64()
                     .map_or_else(|| "?".to_owned(), time),
             );
+            row.push(ran(job));
             row
         })
         .collect();
+    let mut header = vec!["ID", "STATE", "ARCH", "KIND", "ATTEMPT"];
     if fleet {
-        table(&["ID", "STATE", "ATTEMPT", "WORKER", "CREATED"], &rows)
-    } else {
-        table(&["ID", "STATE", "ATTEMPT", "CREATED"], &rows)
+        header.push("WORKER");
     }
+    header.extend(["CREATED", "DURATION"]);
+    table(&header, &rows)
 }
 
 pub(super) fn capabilities(c: &Value) -> String {
@@ -263,6 +315,17 @@ pub(super) fn capabilities(c: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_in_the_unit_that_fits() {
+        assert_eq!(duration(850), "850 ms");
+        assert_eq!(duration(42_000), "42 s");
+        assert_eq!(duration(192_400), "3 min 12 s");
+        assert_eq!(duration(7_500_000), "2 h 05 min");
+        let finished = serde_json::json!({"startedAt": 1_000, "finishedAt": 62_000});
+        assert_eq!(ran(&finished), "1 min 1 s");
+        assert_eq!(ran(&serde_json::json!({"state": "queued"})), "-");
+    }
 
     #[test]
     fn readable_sizes_places_and_ages() {

@@ -112,6 +112,10 @@ pub enum ClientCommand {
         /// Keep streaming until the job ends.
         #[arg(long)]
         follow: bool,
+        /// Put the local time each line was logged in front of it (ignored with --json,
+        /// whose lines carry `time`).
+        #[arg(long)]
+        timestamps: bool,
         #[command(flatten)]
         conn: Connection,
     },

@@ -102,6 +102,21 @@ async fn submit_wait_status_jobs_and_logs() {
         logs.lines().next(),
         Some("Starting isocreator for amd64 ubuntu-iso")
     );
+
+    // With --timestamps each line follows the local time it was logged, to the
+    // millisecond; read at once or followed, the lines are the same.
+    let stamped = stdout(&cli(&app, &["logs", "cli-1", "--timestamps"]).await);
+    let followed = stdout(&cli(&app, &["logs", "cli-1", "--timestamps", "--follow"]).await);
+    assert_eq!(stamped, followed);
+    assert_eq!(stamped.lines().count(), logs.lines().count(), "{stamped}");
+    for (line, text) in stamped.lines().zip(logs.lines()) {
+        let (at, rest) = line.split_at(23);
+        assert!(
+            chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S%.3f").is_ok(),
+            "{line}"
+        );
+        assert_eq!(rest, format!("  {text}"));
+    }
 }
 
 #[tokio::test]
@@ -119,7 +134,8 @@ async fn submit_follow_streams_the_log_and_exits_by_outcome() {
     );
     assert!(text.contains("about to fail"), "{text}");
     assert!(
-        text.contains("error build_failed: isocreator exited with status 5"),
+        text.lines().any(|l| l.starts_with("error ")
+            && l.ends_with("build_failed: isocreator exited with status 5")),
         "{text}"
     );
 

@@ -104,15 +104,53 @@ async fn status_and_jobs_read_as_text() {
     app.wait_for_state("first-job", "running").await;
     let queued = text(&against(&app, &["status", "b"]).await.stdout);
     assert!(queued.contains("queued, next in the queue"), "{queued}");
-    assert!(queued.contains("created   20"), "a local time: {queued}");
+    assert!(
+        queued.contains("created        20"),
+        "a local time: {queued}"
+    );
     assert!(queued.contains(" s ago)"), "{queued}");
+    assert!(
+        !queued.contains("last activity"),
+        "a queued job shows none: {queued}"
+    );
+
+    // A running job: its last activity and how long it has run, every value in one
+    // column.
+    let running = text(&against(&app, &["status", "first-job"]).await.stdout);
+    let fields: Vec<&str> = running.lines().skip(1).collect();
+    for label in ["created", "started", "last activity", "ran"] {
+        assert!(
+            fields.iter().any(|l| l.starts_with(label)),
+            "{label}: {running}"
+        );
+    }
+    let value_at = |line: &str| {
+        line.find("  ")
+            .map(|i| i + line[i..].len() - line[i..].trim_start().len())
+    };
+    let first = value_at(fields[0]);
+    assert!(
+        fields.iter().all(|l| value_at(l) == first),
+        "values start in one column: {running}"
+    );
+    assert!(running.contains("so far"), "{running}");
+
     let jobs = text(&against(&app, &["jobs"]).await.stdout);
     let lines: Vec<&str> = jobs.lines().collect();
     assert_eq!(lines.len(), 3, "{jobs}");
     let column = |line: &str, word: &str| line.find(word).unwrap();
-    let state_at = column(lines[0], "STATE");
-    assert_eq!(column(lines[1], "queued"), state_at, "{jobs}");
-    assert_eq!(column(lines[2], "running"), state_at, "{jobs}");
+    for (header, queued, running) in [
+        ("STATE", "queued", "running"),
+        ("ARCH", "amd64", "amd64"),
+        ("KIND", "ubuntu-iso", "ubuntu-iso"),
+    ] {
+        let at = column(lines[0], header);
+        assert_eq!(column(lines[1], queued), at, "{jobs}");
+        assert_eq!(column(lines[2], running), at, "{jobs}");
+    }
+    let duration_at = column(lines[0], "DURATION");
+    assert_eq!(&lines[1][duration_at..], "-", "not started: {jobs}");
+    assert!(lines[2][duration_at..].ends_with("so far"), "{jobs}");
     assert!(!jobs.contains("(ms)"), "{jobs}");
     assert!(lines[1].contains(" s ago)"), "{jobs}");
     for id in ["first-job", "b"] {

@@ -123,6 +123,7 @@ complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -l ca-file -d 
 complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -l timeout -d 'Seconds to connect and to receive a whole answer; the blocking `submit --wait` checks meanwhile that the worker still answers within it' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -l idle-timeout -d 'Seconds a followed log may stay silent: the worker sends a keep-alive every 15 s, so this is kept above that. Shown only by the commands that follow a log' -r
 complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -l follow -d 'Keep streaming until the job ends'
+complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -l timestamps -d 'Put the local time each line was logged in front of it (ignored with --json, whose lines carry `time`)'
 complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -l json -d 'Print JSON on stdout instead of text: the worker\'s answer, or the error; a followed log as one object per line, ending with the job\'s status'
 complete -c corebuild -n "__fish_corebuild_using_subcommand logs" -s h -l help -d 'Print help'
 complete -c corebuild -n "__fish_corebuild_using_subcommand cancel" -l url -d 'The worker\'s base URL (http:// or https://). Unset: the worker on this host, at the port and address its COREBUILD_PORT, COREBUILD_BIND and COREBUILD_TLS_CERT give (http://127.0.0.1:3060 when they are unset too)' -r

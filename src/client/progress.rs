@@ -1,6 +1,6 @@
-//! A job's progress on stderr while the CLI waits for it: its state and place in the
-//! queue, the upload as a bar, then "completing upload" while the store assembles the
-//! parts. Drawn only when stderr is a terminal; stdout stays for results and log lines.
+//! A job's progress on stderr while the CLI waits for it, one label per phase: its
+//! place in the queue, the build (and how long it has been quiet), the upload's start,
+//! the upload as a bar, then the store completing the object. Drawn only when stderr is a terminal; stdout stays for results and log lines.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -85,34 +85,130 @@ fn upload_bar() -> ProgressStyle {
     .expect("a valid template")
 }
 
-fn show(bar: &ProgressBar, status: &Value) {
+/// What a job is doing, as the progress line names it.
+#[derive(Debug, PartialEq, Eq)]
+enum Phase {
+    Queued {
+        position: Option<u64>,
+    },
+    /// isocreator runs; `quiet` seconds since its last line when that is long.
+    Building {
+        quiet: Option<u64>,
+    },
+    /// The upload began: hashing and the first part are on their way.
+    UploadStarting {
+        total: u64,
+    },
+    Uploading {
+        done: u64,
+        total: u64,
+    },
+    /// Every byte is sent; the store puts the object together.
+    Completing {
+        total: u64,
+    },
+    Other,
+}
+
+/// A build that has said nothing for this long is shown as quiet.
+const QUIET_AFTER_MS: u64 = 30_000;
+
+fn phase(status: &Value, now_ms: u64) -> Phase {
     let state = status["state"].as_str().and_then(JobState::from_wire);
     let done = status["progress"]["bytesDone"].as_u64();
     let total = status["progress"]["bytesTotal"].as_u64();
     match (state, done, total) {
-        (Some(JobState::Uploading), Some(done), Some(total)) if done < total => {
-            if bar.length() != Some(total) {
-                bar.set_style(upload_bar());
-                bar.set_length(total);
-                bar.set_message("uploading");
+        (Some(JobState::Queued), ..) => Phase::Queued {
+            position: status["queuePosition"].as_u64(),
+        },
+        (Some(JobState::Running), ..) => {
+            let last = status["lastActivityAt"].as_u64().unwrap_or(now_ms);
+            let quiet = now_ms.saturating_sub(last);
+            Phase::Building {
+                quiet: (quiet >= QUIET_AFTER_MS).then_some(quiet / 1000),
             }
-            bar.set_position(done);
         }
-        (Some(JobState::Uploading), Some(_), Some(total)) => {
+        (Some(JobState::Uploading), Some(0), Some(total))
+        | (Some(JobState::Uploading), None, Some(total)) => Phase::UploadStarting { total },
+        (Some(JobState::Uploading), Some(done), Some(total)) if done < total => {
+            Phase::Uploading { done, total }
+        }
+        (Some(JobState::Uploading), _, Some(total)) => Phase::Completing { total },
+        (Some(JobState::Uploading), ..) => Phase::UploadStarting { total: 0 },
+        _ => Phase::Other,
+    }
+}
+
+fn show(bar: &ProgressBar, status: &Value) {
+    let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+    match phase(status, now) {
+        Phase::Queued { position } => {
+            let place =
+                position.map_or_else(String::new, |p| format!(", {}", human::queue_place(p)));
+            bar.set_message(format!("queued{place}"));
+        }
+        Phase::Building { quiet: None } => bar.set_message("building: isocreator runs"),
+        Phase::Building { quiet: Some(secs) } => bar.set_message(format!(
+            "building: isocreator runs, nothing logged for {}",
+            human::duration(secs * 1000)
+        )),
+        Phase::UploadStarting { total } => {
             bar.set_style(spinner());
             bar.set_message(format!(
-                "completing upload of {}: the store assembles the parts",
+                "upload: hashing and sending {}",
                 human::size(total)
             ));
         }
-        (Some(JobState::Queued), ..) => {
-            let place = status["queuePosition"]
-                .as_u64()
-                .map_or_else(String::new, |p| format!(", {}", human::queue_place(p)));
-            bar.set_message(format!("queued{place}"));
+        Phase::Uploading { done, total } => {
+            if bar.length() != Some(total) {
+                bar.set_style(upload_bar());
+                bar.set_length(total);
+                bar.set_message("upload: sending");
+            }
+            bar.set_position(done);
         }
-        (Some(JobState::Running), ..) => bar.set_message("running isocreator"),
-        (Some(JobState::Uploading), ..) => bar.set_message("starting the upload"),
-        _ => {}
+        Phase::Completing { total } => {
+            bar.set_style(spinner());
+            bar.set_message(format!(
+                "upload: {} sent, the store completes the object",
+                human::size(total)
+            ));
+        }
+        Phase::Other => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn each_phase_of_a_job_has_its_own_label() {
+        let now = 1_000_000;
+        let at = |status: Value| phase(&status, now);
+        assert_eq!(
+            at(json!({"state": "queued", "queuePosition": 2})),
+            Phase::Queued { position: Some(2) }
+        );
+        assert_eq!(
+            at(json!({"state": "running", "lastActivityAt": now - 1_000})),
+            Phase::Building { quiet: None }
+        );
+        assert_eq!(
+            at(json!({"state": "running", "lastActivityAt": now - 90_000})),
+            Phase::Building { quiet: Some(90) }
+        );
+        let upload = |done: u64| json!({"state": "uploading", "progress": {"phase": "uploading", "bytesDone": done, "bytesTotal": 100}});
+        assert_eq!(at(upload(0)), Phase::UploadStarting { total: 100 });
+        assert_eq!(
+            at(upload(40)),
+            Phase::Uploading {
+                done: 40,
+                total: 100
+            }
+        );
+        assert_eq!(at(upload(100)), Phase::Completing { total: 100 });
+        assert_eq!(at(json!({"state": "succeeded"})), Phase::Other);
     }
 }

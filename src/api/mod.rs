@@ -14,6 +14,7 @@ mod logs;
 mod metrics;
 pub mod openapi;
 mod ready;
+mod request_id;
 mod request_log;
 mod routes;
 mod state;

@@ -2,7 +2,7 @@
 //! job to the engine; then wait for its outcome, or with `Prefer: respond-async` answer
 //! at once with its status. The caller going away does not stop the job.
 
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, post, web};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -10,6 +10,7 @@ use super::auth;
 use super::body::SubmissionBody;
 use super::error::{ApiError, ErrorBody};
 use super::job_status::JobStatus;
+use super::request_id::RequestId;
 use super::state::AppState;
 use crate::domain::wire::Submission;
 use crate::domain::{Artifact, parse_job};
@@ -61,7 +62,13 @@ pub(crate) async fn submit(
     let job = parse_job(job).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
 
     let backend = state.backend();
-    let submitted = backend.submit(job, raw, api_token.as_deref()).await?;
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.as_str().to_owned());
+    let submitted = backend
+        .submit(job, raw, api_token.as_deref(), request_id.as_deref())
+        .await?;
     if prefers_async(&req) {
         let id = submitted.view.id.clone();
         let status = JobStatus::from(submitted.view);

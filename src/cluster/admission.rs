@@ -41,6 +41,7 @@ impl Admission {
         job: &Job,
         raw: Value,
         api_token: Option<&str>,
+        request_id: Option<&str>,
     ) -> Result<Admitted, ClusterError> {
         if self.stopping.is_cancelled() {
             return Err(ClusterError::ShuttingDown);
@@ -81,6 +82,7 @@ impl Admission {
                 let envelope = Envelope {
                     job: raw,
                     api_token: api_token.map(str::to_owned),
+                    request_id: request_id.map(str::to_owned),
                 };
                 let view = self.enqueue(written, previous, &envelope).await?;
                 Ok(Admitted {

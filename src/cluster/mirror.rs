@@ -85,6 +85,7 @@ impl Run {
             fence: hold,
             log_from: self.claim.run.log_from,
             queued_since: (self.claim.doc.runs == 1).then_some(self.claim.doc.view.created_at),
+            request_id: envelope.request_id.clone(),
         };
         let token = envelope.api_token.as_deref();
         let record = match engine.run_claimed(job, self.claim.attempt, token, run) {

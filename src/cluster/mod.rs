@@ -233,8 +233,12 @@ impl Cluster {
         job: &Job,
         raw: Value,
         api_token: Option<&str>,
+        request_id: Option<&str>,
     ) -> Result<Admitted, ClusterError> {
-        let mut admitted = self.admission.submit(job, raw, api_token).await?;
+        let mut admitted = self
+            .admission
+            .submit(job, raw, api_token, request_id)
+            .await?;
         self.note_unserved(std::slice::from_mut(&mut admitted.view));
         Ok(admitted)
     }

@@ -33,13 +33,16 @@ const FETCH_LIMIT: Duration = Duration::from_secs(5);
 const LATE_LIMIT: Duration = Duration::from_secs(60);
 
 /// What the queue's message carries, sealed with the fleet key: the job as it was
-/// sent (parsed again by the worker that takes it) and the token it came with, which
-/// that worker masks in the job's log.
+/// sent (parsed again by the worker that takes it), the token it came with, which
+/// that worker masks in the job's log, and the id of the request that submitted it
+/// (absent in messages of workers before request ids).
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Envelope {
     pub(super) job: Value,
     pub(super) api_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) request_id: Option<String>,
 }
 
 /// A queued job's message, opened.

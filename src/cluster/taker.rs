@@ -114,7 +114,12 @@ impl Taker {
             Ok(opened) => opened,
             Err(reason) => return self.unopened(message, delivered, reason).await,
         };
-        let span = tracing::info_span!("job", job_id = %opened.id, round = opened.round);
+        let span = tracing::info_span!(
+            "job",
+            job_id = %opened.id,
+            round = opened.round,
+            request_id = opened.envelope.request_id.as_deref()
+        );
         if !self.builds(&opened.envelope.job) {
             // Only a job queued before classes (or by a misconfigured worker) comes
             // here: one that builds it takes it.

@@ -29,6 +29,8 @@ pub(crate) struct FleetRun {
     pub(crate) log_from: u64,
     /// For the first run of a submission: when it was admitted to the fleet's queue.
     pub(crate) queued_since: Option<u64>,
+    /// The id of the request that submitted the job, wherever it was made.
+    pub(crate) request_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -184,10 +186,13 @@ impl Engine {
     /// Queues `job`, or attaches to the same job already known (docs/api.md,
     /// "Submitting the same id twice"). `api_token` is masked in the job's log like
     /// the job's own secrets.
+    /// `request_id`, the id of the request that submitted it, goes on the job's service
+    /// log lines.
     pub(crate) fn submit(
         &self,
         job: Job,
         api_token: Option<&str>,
+        request_id: Option<&str>,
     ) -> Result<Admission, AdmitError> {
         if let Some(refusal) = unsupported(&self.settings.builds, &job) {
             self.events.rejected(ErrorCode::UnsupportedBuild);
@@ -195,7 +200,8 @@ impl Engine {
         }
         let admitted = self.registry.admit(job, &self.queue, |job, attempt| {
             let log = self.new_log(&job, api_token);
-            let record = JobRecord::new(job, attempt, log);
+            let mut record = JobRecord::new(job, attempt, log);
+            record.request_id = request_id.map(str::to_owned);
             self.runner.admitted(&record.job, &record.log_sink());
             record
         });
@@ -226,6 +232,7 @@ impl Engine {
         log.start_at(run.log_from);
         let mut record = JobRecord::new(job, attempt, log);
         record.queued_since = run.queued_since;
+        record.request_id = run.request_id;
         let record = Arc::new(record);
         record.fence_with(run.fence);
         self.runner.admitted(&record.job, &record.log_sink());

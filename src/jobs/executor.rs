@@ -131,10 +131,15 @@ async fn run_one(runner: &Arc<dyn JobRunner>, record: &Arc<JobRecord>) {
         return;
     }
     record.set_running();
-    let span = tracing::info_span!("job", job_id = %record.job.id, attempt = record.attempt);
-    let task = tokio::spawn(runner.run(Arc::clone(record)).instrument(span));
+    let span = tracing::info_span!(
+        "job",
+        job_id = %record.job.id,
+        attempt = record.attempt,
+        request_id = record.request_id.as_deref()
+    );
+    let task = tokio::spawn(runner.run(Arc::clone(record)).instrument(span.clone()));
     let outcome = task.await.unwrap_or_else(|err| {
-        tracing::error!(job_id = %record.job.id, "job task failed: {err}");
+        tracing::error!(parent: &span, job_id = %record.job.id, "job task failed: {err}");
         Err(JobFailure::new(
             FailureCode::Internal,
             "the worker failed while running this job (internal error)",
@@ -142,10 +147,10 @@ async fn run_one(runner: &Arc<dyn JobRunner>, record: &Arc<JobRecord>) {
     });
     match &outcome {
         Ok(artifact) => {
-            tracing::info!(job_id = %record.job.id, size = artifact.size, "job succeeded")
+            tracing::info!(parent: &span, job_id = %record.job.id, size = artifact.size, "job succeeded")
         }
         Err(failure) => {
-            tracing::warn!(job_id = %record.job.id, code = %failure.code.code(), "job failed: {}", failure.message)
+            tracing::warn!(parent: &span, job_id = %record.job.id, code = %failure.code.code(), "job failed: {}", failure.message)
         }
     }
     record.finish(outcome);

@@ -30,6 +30,8 @@ pub(crate) struct JobRecord {
     /// When it began to wait for its start, for the queue-wait histogram; none for a
     /// fleet job's later runs, whose wait is not a queue's.
     pub(crate) queued_since: Option<u64>,
+    /// The id of the request that submitted it, for the job's service log lines.
+    pub(crate) request_id: Option<String>,
     pub(crate) log: Arc<JobLog>,
     /// Fired to stop this job: by a cancel request or by shutdown. Use [`Self::cancel_for`].
     pub(crate) cancel: CancellationToken,
@@ -53,6 +55,7 @@ impl JobRecord {
             attempt,
             created_at: now,
             queued_since: Some(now),
+            request_id: None,
             log,
             cancel: CancellationToken::new(),
             cancel_reason: std::sync::OnceLock::new(),

@@ -238,7 +238,10 @@ async fn on_a_terminal_the_progress_never_shares_a_line_with_the_log() {
         uploaded.starts_with("Uploaded "),
         "a line of its own: {uploaded:?}"
     );
-    assert!(raw.contains("upload: "), "the upload's phase was shown: {raw:?}");
+    assert!(
+        raw.contains("upload: "),
+        "the upload's phase was shown: {raw:?}"
+    );
 }
 
 fn strip_escapes(line: &str) -> String {

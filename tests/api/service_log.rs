@@ -71,3 +71,127 @@ async fn the_service_log_reads_plainly_from_start_to_stop() {
         "{nats_lines:?}"
     );
 }
+
+/// Lines of `log` that carry `request_id` and name `job_id` (the job's own span).
+fn job_lines_with<'a>(log: &'a str, request_id: &str, job_id: &str) -> Vec<&'a str> {
+    log.lines()
+        .filter(|l| l.contains(&format!("\"request_id\":\"{request_id}\"")))
+        .filter(|l| l.contains(&format!("\"job_id\":\"{job_id}\"")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_id_is_echoed_logged_and_carried_to_the_workers_that_build_its_job() {
+    let s3 = crate::support::s3::start_s3().await;
+    let nats = NatsServer::start();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // A builds only arm64, so the amd64 job it admits is built by B.
+    let a = Process::start(
+        &nats.url(),
+        "rid-a",
+        dir_a.path(),
+        "success",
+        &[("COREBUILD_ARCHITECTURES", "arm64")],
+    )
+    .await;
+    let b = Process::start(&nats.url(), "rid-b", dir_b.path(), "success", &[]).await;
+    let client = reqwest::Client::new();
+    let submit = |id: &str, header: Option<&str>| {
+        let mut request = client
+            .post(format!("{}/corebuild/v1/jobs/baseos-image", a.url))
+            .json(&serde_json::json!({ "job": crate::support::helpers::job(id, &s3) }));
+        if let Some(header) = header {
+            request = request.header("x-request-id", header);
+        }
+        request.send()
+    };
+
+    let answer = submit("rid-1", Some("cloudly-7f3a:build/42"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["x-request-id"], "cloudly-7f3a:build/42");
+
+    // A hostile id is replaced, and a request without one gets one.
+    let hostile = submit("rid-2", Some("{\"x\": 1} <script>")).await.unwrap();
+    let replaced = hostile.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !replaced.is_empty() && !replaced.contains('<'),
+        "{replaced}"
+    );
+    let health = client
+        .get(format!("{}/health", a.url))
+        .send()
+        .await
+        .unwrap();
+    let fresh = health.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(fresh, replaced);
+
+    let log_a = a.stop_and_log().await;
+    let log_b = b.stop_and_log().await;
+    let request_line = log_a
+        .lines()
+        .find(|l| l.contains("\"http request\"") && l.contains("cloudly-7f3a:build/42"))
+        .unwrap_or_else(|| panic!("the request's line:\n{log_a}"));
+    assert!(
+        request_line.contains("/corebuild/v1/jobs/baseos-image"),
+        "{request_line}"
+    );
+    assert!(
+        log_a.contains(&format!("\"request_id\":\"{fresh}\"")),
+        "{log_a}"
+    );
+    // The job's lines on the worker that built it carry the id of the request that
+    // submitted it through another worker.
+    assert!(
+        !job_lines_with(&log_b, "cloudly-7f3a:build/42", "rid-1").is_empty(),
+        "{log_b}"
+    );
+    assert!(
+        !job_lines_with(&log_b, &replaced, "rid-2").is_empty(),
+        "{log_b}"
+    );
+}
+
+#[tokio::test]
+async fn a_standalone_job_carries_the_id_of_the_request_that_submitted_it() {
+    let s3 = crate::support::s3::start_s3().await;
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    let builder = crate::support::helpers::fake_isocreator("success");
+    let mut child = crate::support::worker::corebuild(&[
+        ("COREBUILD_BIND", "127.0.0.1"),
+        ("COREBUILD_PORT", "0"),
+        ("COREBUILD_WORKDIR", work.to_str().unwrap()),
+        ("ISO_CREATOR_COMMAND", builder.as_str()),
+    ])
+    .spawn()
+    .unwrap();
+    let (address, log) = crate::support::worker::wait_for_address(&mut child).await;
+    let answer = reqwest::Client::new()
+        .post(format!("http://{address}/corebuild/v1/jobs/baseos-image"))
+        .header("x-request-id", "req-standalone-1")
+        .json(&serde_json::json!({ "job": crate::support::helpers::job("rid-s", &s3) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["x-request-id"], "req-standalone-1");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    child.wait().await.unwrap();
+    let log = log.await.unwrap();
+    assert!(
+        !job_lines_with(&log, "req-standalone-1", "rid-s").is_empty(),
+        "{log}"
+    );
+}

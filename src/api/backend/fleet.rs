@@ -22,9 +22,10 @@ impl JobBackend for Cluster {
         job: Job,
         raw: Value,
         api_token: Option<&'a str>,
+        request_id: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Submitted, ApiError>> {
         Box::pin(async move {
-            let admitted = Cluster::submit(self, &job, raw, api_token).await?;
+            let admitted = Cluster::submit(self, &job, raw, api_token, request_id).await?;
             Ok(Submitted {
                 view: admitted.view,
                 attached: admitted.attached,

@@ -31,9 +31,10 @@ impl JobBackend for Engine {
         job: Job,
         _raw: Value,
         api_token: Option<&'a str>,
+        request_id: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Submitted, ApiError>> {
         Box::pin(async move {
-            let (record, attached) = match Engine::submit(self, job, api_token)? {
+            let (record, attached) = match Engine::submit(self, job, api_token, request_id)? {
                 Admission::Queued(record) => (record, false),
                 Admission::Attached(record) => (record, true),
             };

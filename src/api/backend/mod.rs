@@ -43,12 +43,14 @@ pub(crate) struct Load {
 /// What the API asks of the jobs. Futures are boxed so one `dyn` backend serves both
 /// modes.
 pub(crate) trait JobBackend: Send + Sync {
-    /// Admits `job`; `raw` is the job as sent, which a fleet queues (sealed).
+    /// Admits `job`; `raw` is the job as sent, which a fleet queues (sealed);
+    /// `request_id` goes on the service log lines of its build.
     fn submit<'a>(
         &'a self,
         job: Job,
         raw: Value,
         api_token: Option<&'a str>,
+        request_id: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Submitted, ApiError>>;
 
     /// Waits for a submitted job's end: its outcome and its log's texts.

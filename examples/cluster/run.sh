@@ -26,12 +26,43 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Runs its arguments until they succeed, for at most $1 seconds; then names what it
+# waited for, shows the workers' logs' ends and gives up (a wait never hangs).
+within() {
+  local limit=$1 what=$2 deadline=$((SECONDS + $1))
+  shift 2
+  until "$@"; do
+    if ((SECONDS >= deadline)); then
+      echo "gave up after ${limit} s waiting for $what" >&2
+      tail -n 5 "$scratch"/*.log >&2 || true
+      exit 1
+    fi
+    sleep 0.3
+  done
+}
+# A job's state as a worker answers it ("" while it cannot say): `corebuild status`
+# exits 1 for a failed job, which must not count as "no answer".
+state_of() {
+  { "$corebuild" status "$1" --json --url "http://127.0.0.1:$2" 2>/dev/null || true; } |
+    python3 -c 'import json,sys
+try: print(json.load(sys.stdin)["state"])
+except Exception: print("")'
+}
+in_state() { # job, port, states...
+  local state
+  state=$(state_of "$1" "$2")
+  shift 2
+  [[ " $* " == *" $state "* ]]
+}
+answers() { "$corebuild" capabilities --url "http://127.0.0.1:$1" > /dev/null 2>&1; }
+lists_pi_class() { "$corebuild" capabilities --url http://127.0.0.1:13061 | grep -q 'rpi/balena-raw'; }
+
 nats_port=14222 s3_port=15000
 nats-server -js -a 127.0.0.1 -p "$nats_port" -sd "$scratch/nats" > "$scratch/nats.log" 2>&1 &
 pids+=($!)
 moto_server -H 127.0.0.1 -p "$s3_port" > "$scratch/moto.log" 2>&1 &
 pids+=($!)
-until curl -s -o /dev/null "http://127.0.0.1:$s3_port"; do sleep 0.2; done
+within 30 "moto_server" curl -s -o /dev/null "http://127.0.0.1:$s3_port"
 # The bucket, made with a plain S3 call (moto takes any credentials).
 curl -s -X PUT "http://127.0.0.1:$s3_port/artifacts" > /dev/null
 
@@ -53,11 +84,11 @@ for i in 1 2 3; do
   pids+=($!)
 done
 for i in 1 2 3; do
-  until "$corebuild" capabilities --url "http://127.0.0.1:1306$i" > /dev/null 2>&1; do sleep 0.2; done
+  within 30 "worker-$i to answer" answers "1306$i"
 done
 echo "== three workers in one fleet"
 "$corebuild" capabilities --url http://127.0.0.1:13061 | grep -E '^(worker|cluster)'
-until "$corebuild" capabilities --url http://127.0.0.1:13061 | grep -q 'rpi/balena-raw'; do sleep 0.2; done
+within 30 "the fleet to list the Raspberry Pi class" lists_pi_class
 "$corebuild" workers --url http://127.0.0.1:13061
 
 for n in 1 2 3; do
@@ -81,10 +112,7 @@ cat > "$scratch/job-pi.json" <<JSON
 }
 JSON
 "$corebuild" submit "$scratch/job-pi.json" --url http://127.0.0.1:13061 > /dev/null
-until "$corebuild" status fleet-2 --json --url http://127.0.0.1:13063 |
-  python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["state"] != "running")'; do
-  sleep 0.2
-done
+within 60 "fleet-2 to run" in_state fleet-2 13063 running
 echo
 echo "== all submitted to worker-1, listed by worker-3"
 "$corebuild" jobs --url http://127.0.0.1:13063
@@ -98,10 +126,7 @@ kill -9 "${worker_pid[${victim#worker-}]}"
 
 survivor=13063
 for n in 1 2 3 pi; do
-  until "$corebuild" status "fleet-$n" --json --url "http://127.0.0.1:$survivor" |
-    python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["state"] not in ("succeeded","failed","cancelled"))'; do
-    sleep 0.5
-  done
+  within 180 "fleet-$n to finish" in_state "fleet-$n" "$survivor" succeeded failed cancelled
 done
 echo
 echo "== every job finished, each on a worker that builds it; fleet-2 ran again elsewhere as attempt 2"

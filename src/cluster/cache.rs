@@ -209,16 +209,25 @@ impl StatusCache {
             let Some(Ok(entry)) = entry else {
                 return;
             };
+            let doc = match entry.operation {
+                kv::Operation::Put => match StoredJob::from_bytes(&entry.value) {
+                    Some(doc) => Some(Arc::new(doc)),
+                    // Not a job (the fleet's key check): nothing to keep, but it may be
+                    // the history's last entry, which says the copy has caught up.
+                    None => {
+                        if entry.delta == 0
+                            && let Some(copy) = fresh.take()
+                        {
+                            self.catch_up(copy);
+                        }
+                        continue;
+                    }
+                },
+                kv::Operation::Delete | kv::Operation::Purge => None,
+            };
             let slot = Slot {
                 revision: entry.revision,
-                doc: match entry.operation {
-                    kv::Operation::Put => match StoredJob::from_bytes(&entry.value) {
-                        Some(doc) => Some(Arc::new(doc)),
-                        // Not a job (the fleet's key check).
-                        None => continue,
-                    },
-                    kv::Operation::Delete | kv::Operation::Purge => None,
-                },
+                doc,
             };
             match &mut fresh {
                 Some(copy) => {

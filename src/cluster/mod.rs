@@ -13,6 +13,7 @@
 mod admission;
 mod cache;
 mod cancel;
+mod claim;
 mod connection;
 mod doc;
 mod error;

@@ -10,7 +10,7 @@ use corebuild::startup::Application;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::certs::make_certificate;
+use crate::support::certs::{client_trusting, make_certificate, text_at};
 use crate::support::helpers::{config_with, fake_isocreator, job, spawn_worker};
 use crate::support::nats::{FLEET_KEY, NatsServer};
 use crate::support::s3::start_s3;
@@ -117,10 +117,7 @@ async fn every_series_the_dashboard_and_the_alert_rules_name_is_one_a_worker_exp
     let url = format!("https://localhost:{}", app.address().port());
     let stop = CancellationToken::new();
     let running = tokio::spawn(app.run_until_stopped(stop.clone(), stop.clone()));
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
-        .build()
-        .unwrap();
+    let client = client_trusting(&ca);
     let built = client
         .post(format!("{url}/corebuild/v1/jobs/baseos-image"))
         .json(&json!({ "job": job("d-3", &s3) }))
@@ -128,14 +125,7 @@ async fn every_series_the_dashboard_and_the_alert_rules_name_is_one_a_worker_exp
         .await
         .unwrap();
     assert_eq!(built.status(), 200, "{:?}", built.text().await);
-    let scrape = client
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = text_at(&client, &format!("{url}/metrics")).await;
     names.extend(exported(&scrape));
     stop.cancel();
     running.await.unwrap().unwrap();

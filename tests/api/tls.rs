@@ -242,20 +242,8 @@ async fn an_expiring_certificate_is_warned_about_and_exported_and_an_expired_rep
     let metric = || async {
         let output = cli(&url, Some(&ca), &["capabilities"]).await;
         assert!(output.status.success(), "{output:?}");
-        let client = reqwest::Client::builder()
-            .add_root_certificate(
-                reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap(),
-            )
-            .build()
-            .unwrap();
-        let text = client
-            .get(format!("{url}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let client = crate::support::certs::client_trusting(&ca);
+        let text = crate::support::certs::text_at(&client, &format!("{url}/metrics")).await;
         text.lines()
             .find_map(|l| l.strip_prefix("corebuild_tls_certificate_not_after_seconds "))
             .map(|v| v.parse::<i64>().unwrap())

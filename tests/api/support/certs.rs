@@ -44,3 +44,17 @@ pub fn make_certificate_valid(
     std::fs::write(&files.2, key.serialize_pem()).unwrap();
     files
 }
+
+/// An HTTP client that trusts the CA in `ca` (PEM), beside the system's.
+pub fn client_trusting(ca: &Path) -> reqwest::Client {
+    let pem = std::fs::read(ca).unwrap();
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// The body of `GET url` as text.
+pub async fn text_at(client: &reqwest::Client, url: &str) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}

@@ -1,28 +1,30 @@
 //! Builds the application from a configuration: workdir, host facts, listener, server.
+//! The HTTP server's parts are in `http`, the engine's and the fleet's settings in
+//! `engine`.
+
+mod engine;
+mod http;
+
+use engine::{cluster_settings, start_engine};
+use http::{connection_limit, http_server, http_workers, listen};
 
 use std::io;
-use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, AppState, Backend, Facts};
-use crate::cluster::{Cluster, ClusterSettings, FleetKey};
+use crate::api::{AppState, Backend, Facts};
+use crate::cluster::Cluster;
 pub use crate::cluster::{ClusterStartError, SealError};
 use crate::config::{Config, ConfigError};
-use crate::domain::BuildSet;
 use crate::isocreator::{BuilderEnv, CommandError, IsoCreator, marks};
-use crate::jobs::{Engine, EngineSettings, Identity};
+use crate::jobs::Identity;
 use crate::machine::{MachineFacts, executor_size, raise_fd_limit};
 use crate::metrics::{ClusterMetrics, Metrics};
-use crate::pipeline::BuildPipeline;
 use crate::tls::{Certificates, TlsError};
-use crate::upload::UploadSettings;
 use crate::workdir::{self, WorkdirError, WorkdirLock};
 
 #[derive(Debug, thiserror::Error)]
@@ -257,179 +259,5 @@ struct AbortOnDrop(tokio::task::JoinHandle<std::io::Result<()>>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-/// How many connections the server holds at most, over all its threads: what the
-/// open-file limit leaves once the worker's own files and every executor's builder
-/// pipes, artifact and upload connections are set aside, with a margin. Past it new
-/// connections wait in the listen backlog instead of failing with "too many open
-/// files" somewhere else.
-fn connection_limit(fd_limit: u64, executors: usize, upload_concurrency: usize) -> usize {
-    let per_job = 16 + 2 * upload_concurrency as u64;
-    let reserved = 256 + executors as u64 * per_job;
-    let spare = fd_limit.saturating_sub(reserved) * 3 / 4;
-    usize::try_from(spare)
-        .unwrap_or(usize::MAX)
-        .clamp(64, 100_000)
-}
-
-/// Threads of the HTTP server: one per core, as actix would choose.
-fn http_workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Binds the listener and builds the HTTP server on it (not yet running).
-/// Binds the API's address (port 0 picks a free port).
-fn listen(config: &Config) -> Result<(TcpListener, SocketAddr), StartupError> {
-    let requested = SocketAddr::new(config.bind, config.port);
-    let bind_error = |source| StartupError::Bind {
-        address: requested,
-        source,
-    };
-    let listener = TcpListener::bind(requested).map_err(bind_error)?;
-    let address = listener.local_addr().map_err(bind_error)?;
-    Ok((listener, address))
-}
-
-fn http_server(
-    config: &Config,
-    (listener, address): (TcpListener, SocketAddr),
-    state: AppState,
-    connections: usize,
-    certificates: Option<&Arc<Certificates>>,
-) -> Result<Server, StartupError> {
-    let max_body = usize::try_from(config.max_body_bytes.as_u64()).unwrap_or(usize::MAX);
-    let data = web::Data::new(state);
-    let server = HttpServer::new(move || {
-        App::new()
-            .wrap(from_fn(api::log_request))
-            .app_data(data.clone())
-            .configure(api::configure(max_body))
-    })
-    .workers(http_workers())
-    // The limit is per thread.
-    .max_connections(connections.div_ceil(http_workers()))
-    // Signals are ours to handle: shutdown drains jobs, not just connections.
-    .disable_signals()
-    // Jobs are drained before the server stops; what is left are plain requests.
-    .shutdown_timeout(10);
-    let server = match certificates {
-        Some(certificates) => server.listen_rustls_0_23(listener, certificates.server_config()),
-        None => server.listen(listener),
-    }
-    .map_err(|source| StartupError::Bind { address, source })?
-    .run();
-    Ok(server)
-}
-
-/// The engine, running the build pipeline and reporting to `metrics`.
-fn start_engine(
-    config: &Config,
-    iso_creator: IsoCreator,
-    workdir: PathBuf,
-    executors: usize,
-    cluster_mode: bool,
-    builds: BuildSet,
-    metrics: &Arc<Metrics>,
-) -> Arc<Engine> {
-    let pipeline = Arc::new(BuildPipeline {
-        metrics: Arc::clone(metrics),
-        iso_creator,
-        workdir,
-        time_limit: Duration::from_secs(config.job_timeout_secs.get()),
-        upload: UploadSettings {
-            part_size: config.upload_part_size.as_u64(),
-            concurrency: config.upload_concurrency.get(),
-            max_retries: config.upload_max_retries,
-            unsigned_payload: config.upload_unsigned_payload,
-        },
-    });
-    let worker_secrets = config
-        .required_token()
-        .into_iter()
-        .chain(config.fleet.secrets())
-        .filter(|s| !s.expose().is_empty())
-        .cloned()
-        .collect();
-    let settings = EngineSettings {
-        executors,
-        // In cluster mode the fleet's stream is the queue; a job is taken only for a
-        // free executor, so the engine's own queue never holds more than that.
-        queue_capacity: if cluster_mode {
-            executors
-        } else {
-            config.queue_capacity.get()
-        },
-        log_lines: config.log_lines.get(),
-        retention: Duration::from_secs(config.job_retention_secs),
-        max_retained: config.max_retained_jobs,
-        log_bytes: config.log_bytes.as_u64(),
-        worker_secrets,
-        builds,
-        // In cluster mode the fleet's pruner applies the limit to the fleet's queue.
-        queue_timeout: if cluster_mode {
-            None
-        } else {
-            config.queue_timeout()
-        },
-        pause_holds_queue: !cluster_mode,
-    };
-    Engine::start(settings, Arc::new(pipeline), Arc::clone(metrics) as _)
-}
-
-/// Cluster mode's settings; the fleet key is checked here, before anything connects.
-fn cluster_settings(
-    config: &Config,
-    urls: &str,
-    executors: usize,
-    identity: Identity,
-) -> Result<ClusterSettings, StartupError> {
-    let fleet = &config.fleet;
-    let key = fleet
-        .cluster_key
-        .as_ref()
-        .filter(|k| !k.expose().trim().is_empty())
-        .ok_or(StartupError::NoClusterKey)?;
-    let key = Arc::new(FleetKey::new(
-        key.expose(),
-        fleet.cluster_previous_key.as_ref().map(|k| k.expose()),
-    )?);
-    Ok(ClusterSettings {
-        urls: urls.to_owned(),
-        ca_file: fleet.nats_ca_file.clone(),
-        creds_file: fleet.nats_creds.clone(),
-        token: fleet
-            .nats_token
-            .as_ref()
-            .map(|t| t.expose().to_owned())
-            .filter(|t| !t.is_empty()),
-        key,
-        prefix: fleet.nats_prefix.clone(),
-        replicas: usize::from(fleet.nats_replicas),
-        max_attempts: fleet.max_attempts.get(),
-        ack_wait: Duration::from_secs(fleet.nats_ack_wait_secs),
-        queue_capacity: config.queue_capacity.get(),
-        log_lines: config.log_lines.get(),
-        log_bytes: config.log_bytes.as_u64(),
-        retention: Duration::from_secs(config.job_retention_secs),
-        worker_id: identity.worker_id.clone(),
-        identity,
-        queue_timeout: config.queue_timeout(),
-        executors,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connections_stay_well_below_the_open_file_limit() {
-        // The usual soft default, two executors, four parts in flight each.
-        let limit = connection_limit(1024, 2, 4);
-        assert!(limit + 256 + 2 * 24 < 1024, "{limit}");
-        assert_eq!(connection_limit(100, 2, 4), 64, "never below a floor");
-        assert!(connection_limit(1 << 20, 4, 4) <= 100_000);
     }
 }

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::support::fleet::cluster_worker;
+use crate::support::fleet::{Process, cluster_worker};
 use crate::support::helpers::{TestApp, job, log_lines};
 use crate::support::nats::NatsServer;
 use crate::support::s3::start_s3;
@@ -153,4 +153,106 @@ async fn a_flooding_job_polled_from_another_worker_is_gap_free() {
         "read or counted as gone"
     );
     assert!(total > 40_000);
+}
+
+/// The worst moment for the batch index: the log stream is made again while a job
+/// writes its log, and other jobs fill the new stream past the old sequences before
+/// the job's worker publishes again (it is stopped with SIGSTOP meanwhile). Its
+/// document then holds index entries that name batches of other jobs; the worker
+/// cannot tell, since its next sequence is higher than its last. Invariant: a page is
+/// exactly what a read of the whole log gives from its cursor (in order, no line
+/// twice), at every cursor, and no page fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pages_after_the_log_stream_was_made_again_mid_job_are_what_the_whole_log_gives() {
+    let nats = NatsServer::start();
+    let s3 = start_s3().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A long ack wait: the builder's lease outlives its stop.
+    let builder = Process::start(
+        &nats.url(),
+        "dripper",
+        dir.path(),
+        "drip 300",
+        &[
+            ("COREBUILD_NATS_ACK_WAIT_SECS", "20"),
+            ("COREBUILD_ARCHITECTURES", "amd64"),
+        ],
+    )
+    .await;
+    // The reader builds the other jobs: the ones that fill the new stream.
+    let reader = cluster_worker(
+        &nats.url(),
+        "reader",
+        "flood 3000",
+        &["--nats-ack-wait-secs", "20", "--architectures", "arm64"],
+    )
+    .await;
+    assert_eq!(
+        reader.submit_async(&job("dripping", &s3)).await.status(),
+        202
+    );
+    reader
+        .wait_for_status("dripping", |s| s["logLines"].as_u64().unwrap_or(0) >= 60)
+        .await;
+
+    builder.pause();
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    js.delete_stream("corebuild_logs").await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while js.get_stream("corebuild_logs").await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the healer made no new stream"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mut flood = job("flooding", &s3);
+    flood["architecture"] = serde_json::json!("arm64");
+    let flooded: Value = reader.submit(&flood).await.json().await.unwrap();
+    assert_eq!(flooded["success"], true, "{flooded}");
+    builder.resume();
+
+    let done = reader.wait_for_state("dripping", "succeeded").await;
+    assert_eq!(done["workerId"], "dripper", "one run: {done}");
+    let end = done["logLines"].as_u64().unwrap();
+    assert!(end >= 300, "{done}");
+
+    // The whole log as the reader has it, read through from the start.
+    let (mut since, mut whole) = (0, Vec::new());
+    loop {
+        let current = page(&reader, "dripping", &format!("?since={since}&limit=10000")).await;
+        whole.extend(lines(&current));
+        since = current["nextSeq"].as_u64().unwrap();
+        if current["done"] == true {
+            break;
+        }
+    }
+    assert!(
+        whole.windows(2).all(|w| w[1].0 > w[0].0),
+        "in order, no line twice"
+    );
+    assert!(
+        whole
+            .iter()
+            .all(|(_, text)| text.starts_with("drip line") || !text.contains("line")),
+        "no other job's line"
+    );
+    assert!(
+        whole.last().is_some_and(|(seq, _)| seq + 1 == end),
+        "the lines after the stream came back are all there: {} lines, end {end}",
+        whole.len()
+    );
+    // Every cursor, in the lost part and the kept part: the page is the whole log's
+    // lines from there.
+    for since in (0..end).step_by(7).chain([end, end + 3]) {
+        let current = page(&reader, "dripping", &format!("?since={since}&limit=10")).await;
+        let expected: Vec<(u64, String)> = whole
+            .iter()
+            .filter(|(seq, _)| *seq >= since)
+            .take(10)
+            .cloned()
+            .collect();
+        assert_eq!(lines(&current), expected, "since={since}");
+    }
+    drop(builder);
 }

@@ -19,10 +19,11 @@
 //! Beside the path:
 //! - `joblog`: a job's log ring, a leaf the engine keeps, the API reads and the steps
 //!   write to through a `LogSink`.
-//! - `metrics`: Prometheus counters, fed by the engine's events and the pipeline.
-//! - [`config`], [`cli`], [`startup`]: the environment, the command line, and the
-//!   [`Application`] built from them; [`shutdown`], [`telemetry`] and `systemd` for
-//!   `main`.
+//! - `metrics`: Prometheus counters, fed by the engine's events and the pipeline, and
+//!   gauges of the worker's state read at each scrape.
+//! - [`config`], [`cli`], [`startup`]: the environment, the command line (and the
+//!   completions and manual pages made from it), and the [`Application`] built from
+//!   them; [`shutdown`], [`telemetry`] and `systemd` for `main`.
 //! - `cluster`: cluster mode, between the API and the engine, one part per file (status
 //!   store and each worker's copy of it, queue with a consumer per job class, logs and
 //!   their pages, admission, taker, mirror,

@@ -6,7 +6,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::support::worker::{corebuild, wait_for_address};
+use crate::support::worker::{Worker, corebuild, wait_for_address};
 
 async fn stops_cleanly_on(signal: Signal) {
     let workdir = tempfile::tempdir().unwrap();
@@ -61,23 +61,20 @@ async fn sigint_stops_the_worker_with_status_zero() {
 async fn a_builder_that_exits_at_once_is_never_reaped_as_an_orphan() {
     let s3 = crate::support::s3::start_s3().await;
     let workdir = tempfile::tempdir().unwrap();
-    let work = workdir.path().join("work");
-    let mut child = corebuild(&[
-        ("COREBUILD_BIND", "127.0.0.1"),
-        ("COREBUILD_PORT", "0"),
-        ("COREBUILD_WORKDIR", work.to_str().unwrap()),
-        ("COREBUILD_MAX_CONCURRENCY", "3"),
-        ("COREBUILD_QUEUE_CAPACITY", "300"),
-        ("ISO_CREATOR_COMMAND", "/bin/true"),
-    ])
-    .spawn()
-    .expect("spawn corebuild");
-    let (address, _log) = wait_for_address(&mut child).await;
+    let worker = Worker::start(
+        &workdir.path().join("work"),
+        &[
+            ("COREBUILD_MAX_CONCURRENCY", "3"),
+            ("COREBUILD_QUEUE_CAPACITY", "300"),
+            ("ISO_CREATOR_COMMAND", "/bin/true"),
+        ],
+    )
+    .await;
     let client = reqwest::Client::new();
     let ids: Vec<String> = (0..240).map(|n| format!("instant-{n}")).collect();
     for id in &ids {
         let response = client
-            .post(format!("http://{address}/corebuild/v1/jobs/baseos-image"))
+            .post(format!("{}/corebuild/v1/jobs/baseos-image", worker.url))
             .header("Prefer", "respond-async")
             .json(&serde_json::json!({ "job": crate::support::helpers::job(id, &s3) }))
             .send()
@@ -86,23 +83,11 @@ async fn a_builder_that_exits_at_once_is_never_reaped_as_an_orphan() {
         assert_eq!(response.status(), 202);
     }
     for id in &ids {
-        let status = loop {
-            let status: Value = reqwest::get(format!("http://{address}/corebuild/v1/jobs/{id}"))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if status["finishedAt"].is_number() {
-                break status;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let status = worker.wait_until_finished(id).await;
         // `true` writes no artifact: each job fails for that, and for nothing else.
         assert_eq!(status["error"]["code"], "build_failed", "{id}: {status}");
         let message = status["error"]["message"].as_str().unwrap();
         assert!(message.contains("wrote no artifact"), "{id}: {message}");
     }
-    kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGTERM).unwrap();
-    child.wait().await.unwrap();
+    worker.stop().await;
 }

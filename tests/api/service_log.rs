@@ -163,19 +163,14 @@ async fn a_request_id_is_echoed_logged_and_carried_to_the_workers_that_build_its
 async fn a_standalone_job_carries_the_id_of_the_request_that_submitted_it() {
     let s3 = crate::support::s3::start_s3().await;
     let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("work");
     let builder = crate::support::helpers::fake_isocreator("success");
-    let mut child = crate::support::worker::corebuild(&[
-        ("COREBUILD_BIND", "127.0.0.1"),
-        ("COREBUILD_PORT", "0"),
-        ("COREBUILD_WORKDIR", work.to_str().unwrap()),
-        ("ISO_CREATOR_COMMAND", builder.as_str()),
-    ])
-    .spawn()
-    .unwrap();
-    let (address, log) = crate::support::worker::wait_for_address(&mut child).await;
+    let worker = crate::support::worker::Worker::start(
+        &dir.path().join("work"),
+        &[("ISO_CREATOR_COMMAND", builder.as_str())],
+    )
+    .await;
     let answer = reqwest::Client::new()
-        .post(format!("http://{address}/corebuild/v1/jobs/baseos-image"))
+        .post(format!("{}/corebuild/v1/jobs/baseos-image", worker.url))
         .header("x-request-id", "req-standalone-1")
         .json(&serde_json::json!({ "job": crate::support::helpers::job("rid-s", &s3) }))
         .send()
@@ -183,13 +178,7 @@ async fn a_standalone_job_carries_the_id_of_the_request_that_submitted_it() {
         .unwrap();
     assert_eq!(answer.status(), 200);
     assert_eq!(answer.headers()["x-request-id"], "req-standalone-1");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    child.wait().await.unwrap();
-    let log = log.await.unwrap();
+    let log = worker.stop().await;
     assert!(
         !job_lines_with(&log, "req-standalone-1", "rid-s").is_empty(),
         "{log}"

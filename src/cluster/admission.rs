@@ -113,8 +113,12 @@ impl Admission {
         match self.queue.publish(&doc, envelope).await {
             Ok(seq) => {
                 doc.seq = Some(seq);
-                // A worker may have claimed the job already; then its document wins.
+                // A worker may have claimed the job already (one that looked without
+                // the doorbell); then its document wins.
                 let _ = self.store.update(&id, &doc, revision).await;
+                // Rung after that write, not before: a claim racing it would fail its
+                // compare-and-set and have to read the document again.
+                self.queue.ring(&doc).await;
                 self.metrics.events().admitted();
                 Ok(self.queue.with_position(&doc).await)
             }

@@ -7,7 +7,10 @@
 //! before; another worker's change shows once the watch brings it (milliseconds). The
 //! copy is used only while it is complete and current: before the watch has caught up,
 //! while NATS is out of reach, and for a job it does not hold, a read goes to the
-//! leader as before. Claims, cancels, the blocking answer and follows never use it.
+//! leader as before. The blocking answer waits on it for the job's final document
+//! (final, so the copy's is the leader's). Cancels and follows never use it; a claim
+//! starts from it but counts only once its compare-and-set at the copy's revision went
+//! through (see `claim.rs`).
 //!
 //! Memory stays flat however many finished jobs the bucket retains: the copy keeps
 //! every unfinished job but only the [`FINISHED_KEPT`] most recently finished ones; an
@@ -84,6 +87,9 @@ impl Copy {
     }
 }
 
+/// The copy holds the key as deleted.
+pub(super) struct Gone;
+
 /// What the copy says about a key.
 pub(super) enum Cached {
     /// The newest document this worker has seen.
@@ -99,6 +105,8 @@ pub(super) struct StatusCache {
     copy: RwLock<Copy>,
     /// Rung when the bucket was recreated: the copy starts again from nothing.
     restart: Notify,
+    /// Rung whenever the copy changed: what a waiter on a job's end listens to.
+    changed: Notify,
 }
 
 impl StatusCache {
@@ -114,6 +122,45 @@ impl StatusCache {
         }
     }
 
+    /// The job's final document once the copy holds it. `Ok(None)` when the copy
+    /// cannot say (not synced, or the job is not in it): ask the leader then. Before
+    /// the job ends, waits for the copy to change (or [`LOOK_EVERY`], a bound on a
+    /// missed change) and looks again.
+    pub(super) async fn wait_end(&self, key: &str) -> Result<Option<Arc<StoredJob>>, Gone> {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            // Registered before the look, so a change right after it is not missed.
+            changed.as_mut().enable();
+            match self.get(key) {
+                Cached::Doc(doc) if doc.view.state.is_finished() => return Ok(Some(doc)),
+                Cached::Doc(_) => {}
+                Cached::Gone => return Err(Gone),
+                Cached::Unknown => return Ok(None),
+            }
+            tokio::select! {
+                () = changed => {}
+                () = tokio::time::sleep(LOOK_EVERY) => {}
+            }
+        }
+    }
+
+    /// The document the copy holds for `key` and its revision: a guess of the
+    /// bucket's state that only a compare-and-set at that revision confirms.
+    pub(super) fn versioned(&self, key: &str) -> Option<(Arc<StoredJob>, u64)> {
+        let copy = self.copy.read().unwrap_or_else(|e| e.into_inner());
+        if !copy.synced {
+            return None;
+        }
+        match copy.slots.get(key) {
+            Some(Slot {
+                doc: Some(doc),
+                revision,
+            }) => Some((Arc::clone(doc), *revision)),
+            _ => None,
+        }
+    }
+
     /// This worker wrote `doc` at `revision`: it reads its own writes at once.
     pub(super) fn wrote(&self, key: &str, doc: &StoredJob, revision: u64) {
         let slot = Slot {
@@ -124,6 +171,7 @@ impl StatusCache {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .apply(key, slot);
+        self.changed.notify_waiters();
     }
 
     /// This worker deleted the key (its last revision was `revision`).
@@ -136,6 +184,7 @@ impl StatusCache {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .apply(key, slot);
+        self.changed.notify_waiters();
     }
 
     /// The bucket was gone and has been made again: what the copy holds is of the
@@ -145,10 +194,12 @@ impl StatusCache {
         *copy = Copy::default();
         drop(copy);
         self.restart.notify_one();
+        self.changed.notify_waiters();
     }
 
     fn unsynced(&self) {
         self.copy.write().unwrap_or_else(|e| e.into_inner()).synced = false;
+        self.changed.notify_waiters();
     }
 
     /// Keeps the copy current until `abandon`: a watch of every key from its newest
@@ -236,11 +287,13 @@ impl StatusCache {
                         self.catch_up(fresh.take().unwrap_or_default());
                     }
                 }
-                None => self
-                    .copy
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .apply(&entry.key, slot),
+                None => {
+                    self.copy
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .apply(&entry.key, slot);
+                    self.changed.notify_waiters();
+                }
             }
         }
     }
@@ -258,6 +311,8 @@ impl StatusCache {
         }
         fresh.synced = true;
         *copy = fresh;
+        drop(copy);
+        self.changed.notify_waiters();
     }
 }
 

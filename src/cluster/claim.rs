@@ -1,6 +1,12 @@
-//! Claiming a fetched job: one read of its status document serves the holder's lease
+//! Claiming a fetched job: one view of its status document serves the holder's lease
 //! check and the compare-and-set that marks it running here, as `jobs::rules::claim`
 //! decides; a claim whose answer was lost is read back before it counts as failed.
+//!
+//! The view is first this worker's copy of the bucket (`cache.rs`), which most of the
+//! time holds the job as admission left it: then the compare-and-set is the claim's
+//! only round trip. The copy may be behind, so what it says counts only when the
+//! compare-and-set at its revision goes through; a decision that writes nothing (drop
+//! the message, leave it) is taken again from a read of the bucket's leader.
 
 use super::ClusterError;
 use super::doc::{RunHold, StoredJob};
@@ -13,10 +19,32 @@ use crate::time::now_ms;
 impl Taker {
     /// Marks the job as running here, as `jobs::rules::claim` decides.
     pub(super) async fn claim(&self, id: &str, round: u32) -> Result<Taken, ClusterError> {
+        if let Some(guess) = self.mirror.store.cached(id)
+            && let Some(taken) = self.claim_from(id, round, Some(guess), false).await?
+        {
+            return Ok(taken);
+        }
+        let read = self.mirror.store.read(id).await?;
+        let taken = self.claim_from(id, round, read, true).await?;
+        Ok(taken.expect("a decision on the leader's document stands"))
+    }
+
+    /// The claim decided on `read`. `None` when `read` is not `confirmed` (it is the
+    /// copy's) and the decision wrote nothing: only a write at its revision shows that
+    /// it was current.
+    async fn claim_from(
+        &self,
+        id: &str,
+        round: u32,
+        read: Option<(StoredJob, u64)>,
+        confirmed: bool,
+    ) -> Result<Option<Taken>, ClusterError> {
         let store = &self.mirror.store;
         let mine = self.mirror.leases.instance().to_owned();
-        // One read serves the lease check and the compare-and-set.
-        let read = store.read(id).await?;
+        let guessed = read
+            .as_ref()
+            .map(|(_, revision)| *revision)
+            .filter(|_| !confirmed);
         let lease = self.holders_lease(read.as_ref(), &mine).await?;
         // A job that never ran has no log to continue (should it have run meanwhile,
         // its new run starts after the lines its document counts).
@@ -108,21 +136,34 @@ impl Taker {
         {
             Ok(modified) => modified,
             // The claim may have gone through with only its answer lost.
-            Err(e) => return self.claim_went_through(id, round, &run_id, e).await,
+            Err(e) => {
+                return self
+                    .claim_went_through(id, round, &run_id, e)
+                    .await
+                    .map(Some);
+            }
         };
+        // A failed compare-and-set makes `modify_from` read the leader, whose
+        // document has another revision than the copy's guess.
+        if modified.written.is_none()
+            && guessed.is_some()
+            && modified.previous.as_ref().map(|(_, revision)| *revision) == guessed
+        {
+            return Ok(None);
+        }
         let lost = match modified.value {
-            Decision::Drop => return Ok(Taken::Drop),
-            Decision::Leave => return Ok(Taken::Leave),
+            Decision::Drop => return Ok(Some(Taken::Drop)),
+            Decision::Leave => return Ok(Some(Taken::Leave)),
             Decision::Lost => {
                 tracing::warn!(
                     "the job's worker was lost on each of its attempts; it ends as worker_lost"
                 );
-                return Ok(Taken::Drop);
+                return Ok(Some(Taken::Drop));
             }
             Decision::Run { lost } => lost,
         };
         let (Some((doc, revision)), previous) = (modified.written, modified.previous) else {
-            return Ok(Taken::Drop);
+            return Ok(Some(Taken::Drop));
         };
         if lost && let Some((previous, _)) = &previous {
             tracing::warn!(
@@ -131,9 +172,9 @@ impl Taker {
                 "the job's worker was lost (its lease expired); taking the job over"
             );
         }
-        Ok(Taken::Run(Box::new(
+        Ok(Some(Taken::Run(Box::new(
             self.started(id, round, doc, revision).await,
-        )))
+        ))))
     }
 
     /// The lease of the process that holds the job, when that is another process.

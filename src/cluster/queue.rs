@@ -142,16 +142,19 @@ impl FleetQueue {
             Ok(ack) if ack.duplicate => Err(PublishError::Failed(
                 "JetStream took the job for a duplicate".to_owned(),
             )),
-            Ok(ack) => {
-                // Idle workers of the class look at once rather than at their next
-                // poll; the job is stored already, so whoever looks finds it.
-                let doorbell = self.names.doorbell_subject(class);
-                let _ = self.js.client().publish(doorbell, Bytes::new()).await;
-                Ok(ack.sequence)
-            }
+            Ok(ack) => Ok(ack.sequence),
             Err(e) if is_full(&e) => Err(PublishError::Full),
             Err(e) => Err(PublishError::Failed(e.to_string())),
         }
+    }
+
+    /// Rings the doorbell of the class `doc` is of: its idle workers look at once
+    /// rather than at their next poll. Rung once the job is stored and its document
+    /// names its sequence, so whoever looks finds the job and claims the document as
+    /// admission left it.
+    pub(super) async fn ring(&self, doc: &StoredJob) {
+        let doorbell = self.names.doorbell_subject(doc.class());
+        let _ = self.js.client().publish(doorbell, Bytes::new()).await;
     }
 
     /// Whether the queue still holds `message` itself at its sequence, and not another

@@ -115,6 +115,16 @@ impl StatusStore {
             .and_then(|e| StoredJob::from_bytes(&e.value).map(|doc| (doc, e.revision))))
     }
 
+    /// The job's document and revision as this worker's copy holds them, without a
+    /// round trip; `None` when the copy cannot say. Possibly stale: only for a
+    /// compare-and-set, which fails when the bucket holds a newer revision.
+    pub(super) fn cached(&self, id: &str) -> Option<Versioned> {
+        self.link.reachable().ok()?;
+        self.cache
+            .versioned(&key(id))
+            .map(|(doc, revision)| (StoredJob::clone(&doc), revision))
+    }
+
     /// The job's document and its revision, unless it is unknown or past retention.
     pub(super) async fn load(&self, id: &str) -> Result<Option<Versioned>, ClusterError> {
         Ok(self.read(id).await?.filter(|(doc, _)| !self.expired(doc)))
@@ -244,8 +254,19 @@ impl StatusStore {
             .map_err(|e| ClusterError::nats("watching the job", e))
     }
 
-    /// Waits until the job has finished and returns its final document.
+    /// Waits until the job has finished and returns its final document: from this
+    /// worker's copy while it holds the job and NATS is in reach (no consumer per
+    /// waiting request), else through a watch of the job's key.
     pub(super) async fn wait_end(&self, id: &str) -> Result<StoredJob, ClusterError> {
+        // The copy stops answering (`None`) when its keeper finds NATS out of reach.
+        if self.link.reachable().is_ok() {
+            let ended = self.cache.wait_end(&key(id)).await;
+            match ended {
+                Ok(Some(doc)) => return Ok(StoredJob::clone(&doc)),
+                Ok(None) => {}
+                Err(_) => return Err(ClusterError::NotFound(NoJob(id.to_owned()))),
+            }
+        }
         let mut watch = self.watch(id).await?;
         while let Some(entry) = watch.next().await {
             let entry = entry.map_err(|e| ClusterError::nats("watching the job", e))?;

@@ -14,6 +14,7 @@ use super::request_id::RequestId;
 use super::state::AppState;
 use crate::domain::wire::Submission;
 use crate::domain::{Artifact, parse_job};
+use crate::jobs::SubmittedBy;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Success<'a> {
@@ -67,7 +68,14 @@ pub(crate) async fn submit(
         .get::<RequestId>()
         .map(|id| id.as_str().to_owned());
     let submitted = backend
-        .submit(job, raw, api_token.as_deref(), request_id.as_deref())
+        .submit(
+            job,
+            raw,
+            SubmittedBy {
+                api_token: api_token.as_deref(),
+                request_id: request_id.as_deref(),
+            },
+        )
         .await?;
     if prefers_async(&req) {
         let id = submitted.view.id.clone();

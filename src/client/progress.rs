@@ -128,13 +128,14 @@ fn phase(status: &Value, now_ms: u64) -> Phase {
                 quiet: (quiet >= QUIET_AFTER_MS).then_some(quiet / 1000),
             }
         }
-        (Some(JobState::Uploading), Some(0), Some(total))
-        | (Some(JobState::Uploading), None, Some(total)) => Phase::UploadStarting { total },
-        (Some(JobState::Uploading), Some(done), Some(total)) if done < total => {
-            Phase::Uploading { done, total }
-        }
-        (Some(JobState::Uploading), _, Some(total)) => Phase::Completing { total },
-        (Some(JobState::Uploading), ..) => Phase::UploadStarting { total: 0 },
+        (Some(JobState::Uploading), done, total) => match (done.unwrap_or(0), total) {
+            (done, Some(total)) if done > 0 && done < total => Phase::Uploading { done, total },
+            (done, Some(total)) if done > 0 => Phase::Completing { total },
+            // Nothing sent yet, or no size known yet.
+            (_, total) => Phase::UploadStarting {
+                total: total.unwrap_or(0),
+            },
+        },
         _ => Phase::Other,
     }
 }

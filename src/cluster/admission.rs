@@ -14,7 +14,7 @@ use super::seal::FleetKey;
 use super::store::{Modified, StatusStore};
 use crate::domain::{ErrorCode, Job, JobState};
 use crate::jobs::rules::{self, Admit, Known};
-use crate::jobs::{JobEvents, JobView};
+use crate::jobs::{JobEvents, JobView, SubmittedBy};
 use crate::metrics::ClusterMetrics;
 use crate::time::now_ms;
 
@@ -40,8 +40,7 @@ impl Admission {
         &self,
         job: &Job,
         raw: Value,
-        api_token: Option<&str>,
-        request_id: Option<&str>,
+        by: SubmittedBy<'_>,
     ) -> Result<Admitted, ClusterError> {
         if self.stopping.is_cancelled() {
             return Err(ClusterError::ShuttingDown);
@@ -81,8 +80,8 @@ impl Admission {
             } => {
                 let envelope = Envelope {
                     job: raw,
-                    api_token: api_token.map(str::to_owned),
-                    request_id: request_id.map(str::to_owned),
+                    api_token: by.api_token.map(str::to_owned),
+                    request_id: by.request_id.map(str::to_owned),
                 };
                 let view = self.enqueue(written, previous, &envelope).await?;
                 Ok(Admitted {

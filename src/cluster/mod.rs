@@ -48,7 +48,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::domain::Job;
 use crate::jobs::rules::Retention;
-use crate::jobs::{Engine, FollowEvent, JobView, LogPage};
+use crate::jobs::{Engine, FollowEvent, JobView, LogPage, SubmittedBy};
 use crate::metrics::ClusterMetrics;
 
 pub(crate) use admission::Admitted;
@@ -233,13 +233,9 @@ impl Cluster {
         &self,
         job: &Job,
         raw: Value,
-        api_token: Option<&str>,
-        request_id: Option<&str>,
+        by: SubmittedBy<'_>,
     ) -> Result<Admitted, ClusterError> {
-        let mut admitted = self
-            .admission
-            .submit(job, raw, api_token, request_id)
-            .await?;
+        let mut admitted = self.admission.submit(job, raw, by).await?;
         self.note_unserved(std::slice::from_mut(&mut admitted.view));
         Ok(admitted)
     }

@@ -115,6 +115,24 @@ impl BuildSet {
             && self.image_kinds.contains(&class.image_kind)
     }
 
+    /// Why a worker of this set refuses a job of `class`, naming the field and what
+    /// it builds instead; `None` when it builds the class.
+    pub(crate) fn refusal(&self, class: BuildClass) -> Option<String> {
+        if self.builds(class) {
+            return None;
+        }
+        let field = if self.architectures.contains(&class.architecture) {
+            "job.imageKind"
+        } else {
+            "job.architecture"
+        };
+        Some(format!(
+            "{field}: this worker does not build {class} images (COREBUILD_ARCHITECTURES={}, COREBUILD_IMAGE_KINDS={}); send the job to a worker whose capabilities list them",
+            join(&self.architectures),
+            join(&self.image_kinds),
+        ))
+    }
+
     /// The classes of jobs this set builds, in a fixed order.
     pub(crate) fn classes(&self) -> Vec<BuildClass> {
         self.architectures

@@ -11,6 +11,7 @@ mod queue;
 mod record;
 mod registry;
 pub(crate) mod rules;
+mod submission;
 mod view;
 mod worker;
 
@@ -21,6 +22,7 @@ pub(crate) use follow::{follow, page};
 pub(crate) use pause::Paused;
 pub(crate) use record::JobRecord;
 pub(crate) use registry::{Admission, AdmitError};
+pub(crate) use submission::SubmittedBy;
 pub(crate) use view::{FailureView, FollowEvent, JobView, LogPage};
 pub(crate) use worker::{Identity, WorkerRecord, WorkerState, queue_note};
 

@@ -11,7 +11,7 @@ use super::events::{JobEvents, NoEvents};
 use super::executor::JobRunner;
 use super::record::JobRecord;
 use super::registry::{Admission, AdmitError};
-use super::{Engine, EngineSettings};
+use super::{Engine, EngineSettings, SubmittedBy};
 use crate::domain::{
     Artifact, ErrorCode, FailureCode, Job, JobFailure, JobState, Outcome, parse_job,
 };
@@ -107,7 +107,7 @@ async fn jobs_run_in_fifo_order() {
     let (runner, gate, _, order) = gated();
     let engine = Engine::start(settings(1, 10), runner, Arc::new(NoEvents));
     let records: Vec<_> = (0..6)
-        .map(|i| admitted(engine.submit(job(&format!("j{i}")), None, None)))
+        .map(|i| admitted(engine.submit(job(&format!("j{i}")), SubmittedBy::default())))
         .collect();
     gate.add_permits(6);
     for r in &records {
@@ -125,7 +125,7 @@ async fn never_more_jobs_run_than_the_pool_holds() {
     let (runner, gate, peak, _) = gated();
     let engine = Engine::start(settings(2, 10), runner, Arc::new(NoEvents));
     let records: Vec<_> = (0..6)
-        .map(|i| admitted(engine.submit(job(&format!("p{i}")), None, None)))
+        .map(|i| admitted(engine.submit(job(&format!("p{i}")), SubmittedBy::default())))
         .collect();
     while engine.running() < 2 {
         tokio::task::yield_now().await;
@@ -146,14 +146,14 @@ async fn the_queue_bound_does_not_count_running_jobs() {
     let (runner, gate, _, _) = gated();
     let events = Arc::new(Counted::default());
     let engine = Engine::start(settings(1, 2), runner, events.clone());
-    let running = admitted(engine.submit(job("run"), None, None));
+    let running = admitted(engine.submit(job("run"), SubmittedBy::default()));
     while engine.running() == 0 {
         tokio::task::yield_now().await;
     }
-    admitted(engine.submit(job("wait-1"), None, None));
-    admitted(engine.submit(job("wait-2"), None, None));
+    admitted(engine.submit(job("wait-1"), SubmittedBy::default()));
+    admitted(engine.submit(job("wait-2"), SubmittedBy::default()));
     assert!(matches!(
-        engine.submit(job("wait-3"), None, None),
+        engine.submit(job("wait-3"), SubmittedBy::default()),
         Err(AdmitError::QueueFull)
     ));
     assert_eq!((engine.running(), engine.queued()), (1, 2));
@@ -179,8 +179,8 @@ async fn a_panicking_job_fails_and_the_worker_goes_on() {
         artifact(&record)
     };
     let engine = Engine::start(settings(1, 4), Arc::new(runner), Arc::new(NoEvents));
-    let boom = admitted(engine.submit(job("boom"), None, None));
-    let fine = admitted(engine.submit(job("fine"), None, None));
+    let boom = admitted(engine.submit(job("boom"), SubmittedBy::default()));
+    let fine = admitted(engine.submit(job("fine"), SubmittedBy::default()));
     let failure = boom.wait().await.as_ref().clone().unwrap_err();
     assert_eq!(failure.code, FailureCode::Internal);
     assert!(fine.wait().await.is_ok());
@@ -199,11 +199,11 @@ async fn shutdown_ends_queued_jobs_and_cancels_running_ones() {
         })
     };
     let engine = Engine::start(settings(1, 4), Arc::new(runner), Arc::new(NoEvents));
-    let running = admitted(engine.submit(job("running"), None, None));
+    let running = admitted(engine.submit(job("running"), SubmittedBy::default()));
     while engine.running() == 0 {
         tokio::task::yield_now().await;
     }
-    let queued = admitted(engine.submit(job("queued"), None, None));
+    let queued = admitted(engine.submit(job("queued"), SubmittedBy::default()));
     engine
         .shutdown(Duration::ZERO, &tokio_util::sync::CancellationToken::new())
         .await;
@@ -225,7 +225,7 @@ async fn retention_forgets_old_and_surplus_finished_jobs() {
     s.max_retained = 2;
     let engine = Engine::start(s, Arc::new(runner), Arc::new(NoEvents));
     for i in 0..5 {
-        admitted(engine.submit(job(&format!("r{i}")), None, None))
+        admitted(engine.submit(job(&format!("r{i}")), SubmittedBy::default()))
             .wait()
             .await;
     }
@@ -277,7 +277,7 @@ async fn the_runner_writes_the_first_log_line_at_admission() {
         }
     }
     let engine = Engine::start(settings(1, 4), Arc::new(Announcing), Arc::new(NoEvents));
-    let record = admitted(engine.submit(job("first"), None, None));
+    let record = admitted(engine.submit(job("first"), SubmittedBy::default()));
     assert_eq!(record.log.texts()[0], "about to build first");
     record.wait().await;
     engine
@@ -295,10 +295,12 @@ async fn every_finished_job_is_reported_once_with_its_run_time() {
     };
     let events = Arc::new(Counted::default());
     let engine = Engine::start(settings(1, 4), Arc::new(runner), events.clone());
-    admitted(engine.submit(job("good"), None, None))
+    admitted(engine.submit(job("good"), SubmittedBy::default()))
         .wait()
         .await;
-    admitted(engine.submit(job("bad"), None, None)).wait().await;
+    admitted(engine.submit(job("bad"), SubmittedBy::default()))
+        .wait()
+        .await;
     engine
         .shutdown(Duration::ZERO, &tokio_util::sync::CancellationToken::new())
         .await;

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::events::NoEvents;
 use super::registry::AdmitError;
 use super::tests::{admitted, gated, job, settings};
-use super::{Engine, Identity, WorkerState};
+use super::{Engine, Identity, SubmittedBy, WorkerState};
 use crate::domain::job::{Architecture, ImageKind};
 use crate::domain::{BuildSet, FailureCode, JobState};
 
@@ -26,7 +26,8 @@ async fn a_job_of_a_class_the_worker_does_not_build_is_refused_naming_the_field(
     let mut arm_only = settings(1, 4);
     arm_only.builds = BuildSet::new(&[Architecture::Arm64], ImageKind::ALL).unwrap();
     let engine = Engine::start(arm_only, runner, Arc::new(NoEvents));
-    let Err(AdmitError::Unsupported(message)) = engine.submit(job("amd"), None, None) else {
+    let Err(AdmitError::Unsupported(message)) = engine.submit(job("amd"), SubmittedBy::default())
+    else {
         panic!("an amd64 job was admitted by an arm64 worker");
     };
     assert!(message.starts_with("job.architecture: "), "{message}");
@@ -46,12 +47,12 @@ async fn a_job_of_a_class_the_worker_does_not_build_is_refused_naming_the_field(
 async fn a_paused_worker_starts_nothing_new_and_finishes_what_it_runs() {
     let (runner, gate, _, order) = gated();
     let engine = Engine::start(settings(1, 4), runner, Arc::new(NoEvents));
-    let first = admitted(engine.submit(job("first"), None, None));
+    let first = admitted(engine.submit(job("first"), SubmittedBy::default()));
     while engine.running() == 0 {
         tokio::task::yield_now().await;
     }
     engine.pause().pause("kernel update".into());
-    let waiting = admitted(engine.submit(job("waiting"), None, None));
+    let waiting = admitted(engine.submit(job("waiting"), SubmittedBy::default()));
     let record = engine.describe(&me());
     assert_eq!(record.state, WorkerState::Paused);
     assert_eq!(record.jobs, ["first"]);
@@ -75,7 +76,7 @@ async fn a_job_that_waits_past_the_queue_limit_ends_as_queue_timeout_and_never_r
     limited.queue_timeout = Some(Duration::from_millis(600));
     let engine = Engine::start(limited, runner, Arc::new(NoEvents));
     engine.pause().pause("maintenance".into());
-    let waiting = admitted(engine.submit(job("late"), None, None));
+    let waiting = admitted(engine.submit(job("late"), SubmittedBy::default()));
     let outcome = tokio::time::timeout(Duration::from_secs(5), waiting.wait())
         .await
         .expect("the limit ends the job");
@@ -100,7 +101,7 @@ async fn in_a_fleet_a_pause_does_not_hold_a_job_already_claimed() {
     fleet.pause_holds_queue = false;
     let engine = Engine::start(fleet, runner, Arc::new(NoEvents));
     engine.pause().pause("kernel update".into());
-    let claimed = admitted(engine.submit(job("claimed"), None, None));
+    let claimed = admitted(engine.submit(job("claimed"), SubmittedBy::default()));
     gate.add_permits(1);
     let outcome = tokio::time::timeout(Duration::from_secs(5), claimed.wait())
         .await

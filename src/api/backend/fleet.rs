@@ -13,7 +13,7 @@ use super::{JobBackend, Load, Submitted};
 use crate::api::ApiError;
 use crate::cluster::{Cluster, ClusterState};
 use crate::domain::{Job, Outcome};
-use crate::jobs::{Engine, FollowEvent, Identity, JobView, LogPage, WorkerRecord};
+use crate::jobs::{Engine, FollowEvent, Identity, JobView, LogPage, SubmittedBy, WorkerRecord};
 use crate::metrics::ClassNow;
 
 impl JobBackend for Cluster {
@@ -21,11 +21,10 @@ impl JobBackend for Cluster {
         &'a self,
         job: Job,
         raw: Value,
-        api_token: Option<&'a str>,
-        request_id: Option<&'a str>,
+        by: SubmittedBy<'a>,
     ) -> BoxFuture<'a, Result<Submitted, ApiError>> {
         Box::pin(async move {
-            let admitted = Cluster::submit(self, &job, raw, api_token, request_id).await?;
+            let admitted = Cluster::submit(self, &job, raw, by).await?;
             Ok(Submitted {
                 view: admitted.view,
                 attached: admitted.attached,

@@ -13,7 +13,8 @@ use super::{JobBackend, Load, Submitted};
 use crate::api::ApiError;
 use crate::domain::{Job, Outcome};
 use crate::jobs::{
-    Admission, Engine, FollowEvent, Identity, JobRecord, JobView, LogPage, NoJob, WorkerRecord,
+    Admission, Engine, FollowEvent, Identity, JobRecord, JobView, LogPage, NoJob, SubmittedBy,
+    WorkerRecord,
 };
 
 /// The job's record, or 404.
@@ -30,11 +31,10 @@ impl JobBackend for Engine {
         &'a self,
         job: Job,
         _raw: Value,
-        api_token: Option<&'a str>,
-        request_id: Option<&'a str>,
+        by: SubmittedBy<'a>,
     ) -> BoxFuture<'a, Result<Submitted, ApiError>> {
         Box::pin(async move {
-            let (record, attached) = match Engine::submit(self, job, api_token, request_id)? {
+            let (record, attached) = match Engine::submit(self, job, by)? {
                 Admission::Queued(record) => (record, false),
                 Admission::Attached(record) => (record, true),
             };

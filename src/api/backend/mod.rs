@@ -17,7 +17,9 @@ use tokio_util::sync::CancellationToken;
 use super::error::ApiError;
 use crate::cluster::ClusterState;
 use crate::domain::{Job, Outcome};
-use crate::jobs::{Engine, FollowEvent, Identity, JobRecord, JobView, LogPage, WorkerRecord};
+use crate::jobs::{
+    Engine, FollowEvent, Identity, JobRecord, JobView, LogPage, SubmittedBy, WorkerRecord,
+};
 use crate::metrics::ClassNow;
 
 /// The jobs as the handlers see them.
@@ -43,14 +45,12 @@ pub(crate) struct Load {
 /// What the API asks of the jobs. Futures are boxed so one `dyn` backend serves both
 /// modes.
 pub(crate) trait JobBackend: Send + Sync {
-    /// Admits `job`; `raw` is the job as sent, which a fleet queues (sealed);
-    /// `request_id` goes on the service log lines of its build.
+    /// Admits `job`; `raw` is the job as sent, which a fleet queues (sealed).
     fn submit<'a>(
         &'a self,
         job: Job,
         raw: Value,
-        api_token: Option<&'a str>,
-        request_id: Option<&'a str>,
+        by: SubmittedBy<'a>,
     ) -> BoxFuture<'a, Result<Submitted, ApiError>>;
 
     /// Waits for a submitted job's end: its outcome and its log's texts.

@@ -1,4 +1,7 @@
-//! The job engine as the API sees it: admit, look up, count, cancel and shut down.
+//! The job engine as the API sees it: admit, cancel and shut down; what it holds is
+//! read through `reads.rs`.
+
+mod reads;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,9 +17,8 @@ use super::queue::JobQueue;
 use super::record::JobRecord;
 use super::registry::{Admission, AdmitError, Registry};
 use super::rules::{self, Cancel};
-use crate::domain::{
-    BuildClass, BuildSet, ErrorCode, FailureCode, Job, JobFailure, JobState, Secret,
-};
+use super::submission::SubmittedBy;
+use crate::domain::{BuildClass, BuildSet, ErrorCode, FailureCode, Job, JobFailure, Secret};
 use crate::joblog::{JobLog, LogBudget, Scrubber};
 use crate::time::now_ms;
 use crate::upload::Fence;
@@ -184,24 +186,16 @@ impl Engine {
     }
 
     /// Queues `job`, or attaches to the same job already known (docs/api.md,
-    /// "Submitting the same id twice"). `api_token` is masked in the job's log like
-    /// the job's own secrets.
-    /// `request_id`, the id of the request that submitted it, goes on the job's service
-    /// log lines.
-    pub(crate) fn submit(
-        &self,
-        job: Job,
-        api_token: Option<&str>,
-        request_id: Option<&str>,
-    ) -> Result<Admission, AdmitError> {
-        if let Some(refusal) = unsupported(&self.settings.builds, &job) {
+    /// "Submitting the same id twice"), with what `by` tells of its submission.
+    pub(crate) fn submit(&self, job: Job, by: SubmittedBy<'_>) -> Result<Admission, AdmitError> {
+        if let Some(refusal) = self.settings.builds.refusal(BuildClass::of(&job)) {
             self.events.rejected(ErrorCode::UnsupportedBuild);
             return Err(AdmitError::Unsupported(refusal));
         }
         let admitted = self.registry.admit(job, &self.queue, |job, attempt| {
-            let log = self.new_log(&job, api_token);
+            let log = self.new_log(&job, by.api_token);
             let mut record = JobRecord::new(job, attempt, log);
-            record.request_id = request_id.map(str::to_owned);
+            record.request_id = by.request_id.map(str::to_owned);
             self.runner.admitted(&record.job, &record.log_sink());
             record
         });
@@ -251,61 +245,6 @@ impl Engine {
                 .chain(worker_secrets),
         );
         JobLog::new(self.settings.log_lines, scrubber, &self.log_budget)
-    }
-
-    pub(crate) fn get(&self, id: &str) -> Option<Arc<JobRecord>> {
-        self.registry.get(id)
-    }
-
-    /// Bytes of log text retained now, and the limit.
-    pub(crate) fn log_bytes(&self) -> (u64, u64) {
-        (self.log_budget.used(), self.log_budget.limit())
-    }
-
-    /// Jobs run at once.
-    pub(crate) fn executors(&self) -> usize {
-        self.settings.executors
-    }
-
-    pub(crate) fn running(&self) -> usize {
-        self.executor.running()
-    }
-
-    pub(crate) fn queued(&self) -> usize {
-        self.queue.len()
-    }
-
-    /// False once shutdown has begun.
-    pub(crate) fn accepting(&self) -> bool {
-        self.accepting.load(Ordering::SeqCst)
-    }
-
-    /// 0-based place in the queue while the job waits.
-    pub(crate) fn queue_position(&self, record: &Arc<JobRecord>) -> Option<usize> {
-        self.queue.position(record)
-    }
-
-    /// Seconds since the quietest running job last logged a line or moved its upload
-    /// (`now` in ms since the epoch); `None` while nothing runs.
-    pub(crate) fn longest_silence(&self, now: u64) -> Option<u64> {
-        self.registry
-            .all()
-            .iter()
-            .filter_map(|record| {
-                let status = record.status();
-                matches!(status.state, JobState::Running | JobState::Uploading).then(|| {
-                    let last = status.last_activity_at.max(record.log.last_line_at());
-                    now.saturating_sub(last) / 1000
-                })
-            })
-            .max()
-    }
-
-    /// Every retained job, newest first.
-    pub(crate) fn list(&self) -> Vec<Arc<JobRecord>> {
-        let mut jobs = self.registry.all();
-        jobs.sort_by_key(|r| std::cmp::Reverse(r.serial));
-        jobs
     }
 
     /// Cancels a job: a waiting one leaves the queue at once; a running one is stopped
@@ -374,35 +313,4 @@ impl Engine {
         }
         self.tracker.wait().await;
     }
-}
-
-/// Why this worker refuses `job`, naming the field and what it builds instead.
-fn unsupported(builds: &BuildSet, job: &Job) -> Option<String> {
-    let class = BuildClass::of(job);
-    if builds.builds(class) {
-        return None;
-    }
-    let list = |values: Vec<String>| values.join(",");
-    let field = if builds.architectures().contains(&class.architecture) {
-        "job.imageKind"
-    } else {
-        "job.architecture"
-    };
-    Some(format!(
-        "{field}: this worker does not build {class} images (COREBUILD_ARCHITECTURES={}, COREBUILD_IMAGE_KINDS={}); send the job to a worker whose capabilities list them",
-        list(
-            builds
-                .architectures()
-                .iter()
-                .map(ToString::to_string)
-                .collect()
-        ),
-        list(
-            builds
-                .image_kinds()
-                .iter()
-                .map(ToString::to_string)
-                .collect()
-        ),
-    ))
 }

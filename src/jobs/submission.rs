@@ -1,0 +1,9 @@
+//! Who submitted a job, as far as its build needs to know.
+
+/// The API token a job came with (masked in its log like the job's own secrets) and
+/// the id of the request that submitted it (on its build's service log lines).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SubmittedBy<'a> {
+    pub(crate) api_token: Option<&'a str>,
+    pub(crate) request_id: Option<&'a str>,
+}

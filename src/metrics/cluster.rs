@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 
-use super::Metrics;
+use super::{Metrics, registered};
 
 /// The fleet's gauges per job class.
 pub(super) struct FleetGauges {
@@ -15,24 +15,26 @@ pub(super) struct FleetGauges {
 
 impl Metrics {
     pub(super) fn register_fleet(&self) -> FleetGauges {
-        let waiting = IntGaugeVec::new(
-            Opts::new(
-                "fleet_jobs_waiting",
-                "Jobs of a class in the fleet's queue that no worker has taken yet.",
+        let waiting = registered(
+            &self.registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "fleet_jobs_waiting",
+                    "Jobs of a class in the fleet's queue that no worker has taken yet.",
+                ),
+                &["class"],
             ),
-            &["class"],
-        )
-        .unwrap();
-        let workers = IntGaugeVec::new(
-            Opts::new(
-                "fleet_workers",
-                "Live workers of the fleet that build a class: all (live), those with no free executor (busy), the paused ones (paused).",
+        );
+        let workers = registered(
+            &self.registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "fleet_workers",
+                    "Live workers of the fleet that build a class: all (live), those with no free executor (busy), the paused ones (paused).",
+                ),
+                &["class", "state"],
             ),
-            &["class", "state"],
-        )
-        .unwrap();
-        self.registry.register(Box::new(waiting.clone())).unwrap();
-        self.registry.register(Box::new(workers.clone())).unwrap();
+        );
         FleetGauges { waiting, workers }
     }
 }
@@ -48,39 +50,37 @@ pub(crate) struct ClusterMetrics {
 
 impl ClusterMetrics {
     pub(crate) fn register(base: &Arc<Metrics>) -> Arc<Self> {
-        let connected = IntGauge::new(
-            "cluster_connected",
-            "1 while the worker is connected to NATS, 0 while the connection is lost.",
-        )
-        .unwrap();
-        let started = IntCounterVec::new(
-            Opts::new(
-                "cluster_jobs_started_total",
-                "Runs of fleet jobs this worker started, by worker id.",
+        let connected = registered(
+            &base.registry,
+            IntGauge::new(
+                "cluster_connected",
+                "1 while the worker is connected to NATS, 0 while the connection is lost.",
             ),
-            &["worker_id"],
-        )
-        .unwrap();
-        let redeliveries = IntCounter::new(
-            "cluster_redeliveries_total",
-            "Jobs this worker was handed again after their earlier worker was lost or let go of them.",
-        )
-        .unwrap();
-        let handed_back = IntCounter::new(
-            "cluster_handed_back_total",
-            "Jobs this worker handed back to the fleet's queue when its drain ended.",
-        )
-        .unwrap();
-        for collector in [
-            Box::new(connected.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(started.clone()),
-            Box::new(redeliveries.clone()),
-            Box::new(handed_back.clone()),
-        ] {
-            base.registry
-                .register(collector)
-                .expect("metric names are unique");
-        }
+        );
+        let started = registered(
+            &base.registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "cluster_jobs_started_total",
+                    "Runs of fleet jobs this worker started, by worker id.",
+                ),
+                &["worker_id"],
+            ),
+        );
+        let redeliveries = registered(
+            &base.registry,
+            IntCounter::new(
+                "cluster_redeliveries_total",
+                "Jobs this worker was handed again after their earlier worker was lost or let go of them.",
+            ),
+        );
+        let handed_back = registered(
+            &base.registry,
+            IntCounter::new(
+                "cluster_handed_back_total",
+                "Jobs this worker handed back to the fleet's queue when its drain ended.",
+            ),
+        );
         Arc::new(Self {
             base: Arc::clone(base),
             connected,

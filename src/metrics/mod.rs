@@ -106,99 +106,106 @@ impl Metrics {
     pub(crate) fn new() -> Self {
         let registry = Registry::new_custom(Some("corebuild".to_owned()), None)
             .expect("a valid metric prefix");
-        let jobs_submitted = IntCounter::new(
-            "jobs_submitted_total",
-            "Jobs admitted for a build (attached retries not counted).",
-        )
-        .unwrap();
-        let jobs_finished = IntCounterVec::new(
-            Opts::new("jobs_finished_total", "Jobs that ended, by outcome."),
-            &["outcome"],
-        )
-        .unwrap();
-        let queue_rejections = IntCounterVec::new(
-            Opts::new(
-                "queue_rejections_total",
-                "Submissions refused (503 queue full or shutting down, 422 unsupported build), by reason.",
+        let jobs_submitted = registered(
+            &registry,
+            IntCounter::new(
+                "jobs_submitted_total",
+                "Jobs admitted for a build (attached retries not counted).",
             ),
-            &["reason"],
-        )
-        .unwrap();
-        let job_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "job_duration_seconds",
-                "From a job's start to its end, by outcome.",
-            )
-            .buckets(vec![
-                10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0,
-            ]),
-            &["outcome"],
-        )
-        .unwrap();
-        let upload_duration = Histogram::with_opts(
-            HistogramOpts::new(
-                "upload_duration_seconds",
-                "Hash-and-upload phase of succeeded jobs.",
-            )
-            .buckets(vec![
-                1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
-            ]),
-        )
-        .unwrap();
-        let uploaded_bytes = IntCounter::new(
-            "uploaded_bytes_total",
-            "Artifact bytes uploaded by succeeded jobs.",
-        )
-        .unwrap();
-        let http_requests = IntCounterVec::new(
-            Opts::new(
-                "http_requests_total",
-                "HTTP requests by method, route pattern and status.",
+        );
+        let jobs_finished = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new("jobs_finished_total", "Jobs that ended, by outcome."),
+                &["outcome"],
             ),
-            &["method", "route", "status"],
-        )
-        .unwrap();
-        let jobs_running =
-            IntGauge::new("jobs_running", "Jobs an executor is running now.").unwrap();
-        let jobs_queued = IntGauge::new("jobs_queued", "Jobs waiting in the queue now.").unwrap();
-        let log_bytes = IntGauge::new(
-            "log_bytes",
-            "Bytes of log text retained for all jobs together now.",
-        )
-        .unwrap();
-        let log_bytes_limit = IntGauge::new(
-            "log_bytes_limit",
-            "The budget for retained log text (COREBUILD_LOG_BYTES).",
-        )
-        .unwrap();
-        let queue_wait = Histogram::with_opts(
-            HistogramOpts::new(
-                "queue_wait_seconds",
-                "From a job's admission to its start (in a fleet: its first run's).",
-            )
-            .buckets(vec![
-                0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0,
-            ]),
-        )
-        .unwrap();
-        for collector in [
-            Box::new(jobs_submitted.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(queue_wait.clone()),
-            Box::new(jobs_finished.clone()),
-            Box::new(queue_rejections.clone()),
-            Box::new(job_duration.clone()),
-            Box::new(upload_duration.clone()),
-            Box::new(uploaded_bytes.clone()),
-            Box::new(http_requests.clone()),
-            Box::new(jobs_running.clone()),
-            Box::new(jobs_queued.clone()),
-            Box::new(log_bytes.clone()),
-            Box::new(log_bytes_limit.clone()),
-        ] {
-            registry
-                .register(collector)
-                .expect("metric names are unique");
-        }
+        );
+        let queue_rejections = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "queue_rejections_total",
+                    "Submissions refused (503 queue full or shutting down, 422 unsupported build), by reason.",
+                ),
+                &["reason"],
+            ),
+        );
+        let job_duration = registered(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "job_duration_seconds",
+                    "From a job's start to its end, by outcome.",
+                )
+                .buckets(vec![
+                    10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0,
+                ]),
+                &["outcome"],
+            ),
+        );
+        let upload_duration = registered(
+            &registry,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "upload_duration_seconds",
+                    "Hash-and-upload phase of succeeded jobs.",
+                )
+                .buckets(vec![
+                    1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+                ]),
+            ),
+        );
+        let uploaded_bytes = registered(
+            &registry,
+            IntCounter::new(
+                "uploaded_bytes_total",
+                "Artifact bytes uploaded by succeeded jobs.",
+            ),
+        );
+        let http_requests = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "http_requests_total",
+                    "HTTP requests by method, route pattern and status.",
+                ),
+                &["method", "route", "status"],
+            ),
+        );
+        let jobs_running = registered(
+            &registry,
+            IntGauge::new("jobs_running", "Jobs an executor is running now."),
+        );
+        let jobs_queued = registered(
+            &registry,
+            IntGauge::new("jobs_queued", "Jobs waiting in the queue now."),
+        );
+        let log_bytes = registered(
+            &registry,
+            IntGauge::new(
+                "log_bytes",
+                "Bytes of log text retained for all jobs together now.",
+            ),
+        );
+        let log_bytes_limit = registered(
+            &registry,
+            IntGauge::new(
+                "log_bytes_limit",
+                "The budget for retained log text (COREBUILD_LOG_BYTES).",
+            ),
+        );
+        let queue_wait = registered(
+            &registry,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "queue_wait_seconds",
+                    "From a job's admission to its start (in a fleet: its first run's).",
+                )
+                .buckets(vec![
+                    0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0,
+                ]),
+            ),
+        );
         let worker = WorkerGauges::register(&registry);
         Self {
             registry,
@@ -242,13 +249,13 @@ impl Metrics {
         if let Some(not_after) = now.certificate_not_after {
             self.certificate_not_after
                 .get_or_init(|| {
-                    let g = IntGauge::new(
-                        "tls_certificate_not_after_seconds",
-                        "When the API's TLS certificate expires, in seconds since the Unix epoch.",
+                    registered(
+                        &self.registry,
+                        IntGauge::new(
+                            "tls_certificate_not_after_seconds",
+                            "When the API's TLS certificate expires, in seconds since the Unix epoch.",
+                        ),
                     )
-                    .unwrap();
-                    self.registry.register(Box::new(g.clone())).unwrap();
-                    g
                 })
                 .set(not_after);
         }
@@ -304,4 +311,16 @@ impl JobEvents for Metrics {
                 .observe(ran.as_secs_f64());
         }
     }
+}
+
+/// `metric`, registered: every series is made and registered in one step.
+fn registered<M>(registry: &Registry, metric: prometheus::Result<M>) -> M
+where
+    M: prometheus::core::Collector + Clone + 'static,
+{
+    let metric = metric.expect("a valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric names are unique");
+    metric
 }

@@ -3,6 +3,8 @@
 
 use prometheus::{IntGauge, IntGaugeVec, Opts, Registry};
 
+use super::registered;
+
 /// The worker's state at scrape time.
 pub(crate) struct WorkerNow {
     /// The executor pool's size, and how many jobs may wait for it.
@@ -29,21 +31,14 @@ pub(super) struct WorkerGauges {
 
 impl WorkerGauges {
     pub(super) fn register(registry: &Registry) -> Self {
-        let gauge = |name: &str, help: &str| {
-            let g = IntGauge::new(name, help).expect("a valid metric");
-            registry
-                .register(Box::new(g.clone()))
-                .expect("metric names are unique");
-            g
-        };
-        let info = IntGaugeVec::new(
-            Opts::new("build_info", "Always 1; the version of the running binary."),
-            &["version"],
-        )
-        .expect("a valid metric");
-        registry
-            .register(Box::new(info.clone()))
-            .expect("metric names are unique");
+        let gauge = |name: &str, help: &str| registered(registry, IntGauge::new(name, help));
+        let info = registered(
+            registry,
+            IntGaugeVec::new(
+                Opts::new("build_info", "Always 1; the version of the running binary."),
+                &["version"],
+            ),
+        );
         info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         Self {
             executors: gauge(

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::discard_s3::DiscardS3;
-use crate::polling::wrk;
+use crate::polling::{self, wrk};
 use crate::retained::{self, Retained};
 use crate::worker::Worker;
 
@@ -299,8 +299,7 @@ async fn poll_through(
         for _ in 0..runs {
             samples.push(wrk(reader.url("/corebuild/v1/jobs/long-poll"), TOKEN).await);
         }
-        samples.sort_by(|a, b| a.0.total_cmp(&b.0));
-        Some(samples[samples.len() / 2])
+        Some(polling::medians(&samples))
     } else {
         None
     };

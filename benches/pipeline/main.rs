@@ -166,7 +166,7 @@ fn print_table(
     }
     println!();
     println!(
-        "Upload rows: median of {runs} interleaved runs; \"vs the limit\" is the row's throughput over openssl dgst -sha256's on the same cached file (two jobs: their bytes together). Status polling: the wrk run with the median throughput of {runs}."
+        "Upload rows: median of {runs} interleaved runs; \"vs the limit\" is the row's throughput over openssl dgst -sha256's on the same cached file (two jobs: their bytes together). Status polling: the median throughput and, apart, the median p99 of {runs} wrk runs."
     );
 }
 

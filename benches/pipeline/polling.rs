@@ -51,14 +51,26 @@ pub async fn measure(dir: &Path, s3: &DiscardS3, runs: usize) -> Option<Polling>
     }
     let peak_rss_mib = worker.memory_mib("VmHWM");
     worker.stop().await;
-    // The run with the median throughput, so both figures come from the same run.
-    samples.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (requests_per_second, p99_ms) = samples[samples.len() / 2];
+    let (requests_per_second, p99_ms) = medians(&samples);
     Some(Polling {
         requests_per_second,
         p99_ms,
         peak_rss_mib,
     })
+}
+
+/// The median throughput and the median p99 of wrk runs, each taken on its own: on a
+/// shared host one run stalled by a neighbour moves neither (a run's p99 is where
+/// such a stall shows first, its throughput hardly).
+pub fn medians(samples: &[(f64, f64)]) -> (f64, f64) {
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    (
+        median(samples.iter().map(|s| s.0).collect()),
+        median(samples.iter().map(|s| s.1).collect()),
+    )
 }
 
 /// One wrk run on `url` with `token`: requests per second and p99 in ms. Every answer

@@ -74,6 +74,7 @@ pub(crate) async fn submit(
             SubmittedBy {
                 api_token: api_token.as_deref(),
                 request_id: request_id.as_deref(),
+                waits: !prefers_async(&req),
             },
         )
         .await?;

@@ -83,9 +83,9 @@ impl Admission {
                     api_token: by.api_token.map(str::to_owned),
                     request_id: by.request_id.map(str::to_owned),
                 };
-                let view = self.enqueue(written, previous, &envelope).await?;
+                let doc = self.enqueue(written, previous, &envelope).await?;
                 Ok(Admitted {
-                    view,
+                    view: self.view(&doc, by).await,
                     attached: false,
                 })
             }
@@ -93,11 +93,21 @@ impl Admission {
                 previous: Some((existing, _)),
                 ..
             } => Ok(Admitted {
-                view: self.queue.with_position(&existing).await,
+                view: self.view(&existing, by).await,
                 attached: true,
             }),
             // Attaching needs a known job, which `rules::admit` ensures.
             Modified { previous: None, .. } => Err(ClusterError::Conflict(id.to_owned())),
+        }
+    }
+
+    /// The submission's answer: with the job's place in the queue, unless the
+    /// submitter waits for the job's end (one request to NATS less while it runs).
+    async fn view(&self, doc: &StoredJob, by: SubmittedBy<'_>) -> JobView {
+        if by.waits {
+            doc.view.clone()
+        } else {
+            self.queue.with_position(doc).await
         }
     }
 
@@ -107,7 +117,7 @@ impl Admission {
         (mut doc, revision): (StoredJob, u64),
         previous: Option<(StoredJob, u64)>,
         envelope: &Envelope,
-    ) -> Result<JobView, ClusterError> {
+    ) -> Result<StoredJob, ClusterError> {
         let id = doc.view.id.clone();
         match self.queue.publish(&doc, envelope).await {
             Ok(seq) => {
@@ -119,7 +129,7 @@ impl Admission {
                 // compare-and-set and have to read the document again.
                 self.queue.ring(&doc).await;
                 self.metrics.events().admitted();
-                Ok(self.queue.with_position(&doc).await)
+                Ok(doc)
             }
             Err(failure) => {
                 let rollback = match previous {

@@ -6,4 +6,8 @@
 pub(crate) struct SubmittedBy<'a> {
     pub(crate) api_token: Option<&'a str>,
     pub(crate) request_id: Option<&'a str>,
+    /// The submitter is answered at the job's end (a blocking submission): what the
+    /// answer to the submission itself would show, such as the place in a fleet's
+    /// queue, is not looked up.
+    pub(crate) waits: bool,
 }

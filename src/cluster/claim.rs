@@ -143,12 +143,7 @@ impl Taker {
                     .map(Some);
             }
         };
-        // A failed compare-and-set makes `modify_from` read the leader, whose
-        // document has another revision than the copy's guess.
-        if modified.written.is_none()
-            && guessed.is_some()
-            && modified.previous.as_ref().map(|(_, revision)| *revision) == guessed
-        {
+        if guessed.is_some_and(|guessed| modified.unconfirmed(guessed)) {
             return Ok(None);
         }
         let lost = match modified.value {

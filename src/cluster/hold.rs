@@ -23,13 +23,15 @@ pub(super) struct Hold {
 impl Hold {
     /// `Ok` while the job's document names this run and the job has not ended. The
     /// document is written (unchanged) by compare-and-set: a read alone could come
-    /// from before a takeover, a write that succeeds cannot. Retries while NATS is out
-    /// of reach; the caller's own limits (cancel, deadline) bound the wait.
+    /// from before a takeover, a write that succeeds cannot. It starts from this
+    /// worker's copy, which holds the run's own writes; "not held" is only ever
+    /// decided on the leader's document. Retries while NATS is out of reach; the
+    /// caller's own limits (cancel, deadline) bound the wait.
     pub(super) async fn confirm(&self) -> Result<(), String> {
         loop {
             let held = self
                 .store
-                .modify(&self.id, "confirming the run's hold", |doc| match doc {
+                .modify_from_copy(&self.id, "confirming the run's hold", |doc| match doc {
                     Some(doc) if doc.held_by(&self.run) => Ok((true, Some(doc.clone()))),
                     _ => Ok((false, None)),
                 })

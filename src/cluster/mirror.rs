@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, AckKind};
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::ClusterError;
 use super::doc::StoredJob;
 use super::hold::Hold;
 use super::log_index::LogIndex;
@@ -180,7 +181,7 @@ impl Run {
     /// Someone else changed the document: a cancel mark, or another worker took the
     /// job over (this one counted as lost).
     async fn reread(&mut self, record: &JobRecord) {
-        let Ok(Some((doc, revision))) = self.mirror.store.load(&self.claim.id).await else {
+        let Ok(Some((doc, revision))) = self.newer().await else {
             return;
         };
         if revision <= self.claim.revision {
@@ -200,6 +201,18 @@ impl Run {
         }
         self.claim.doc.cancel_requested = doc.cancel_requested;
         self.claim.revision = revision;
+    }
+
+    /// The document after a compare-and-set at the run's revision failed. Most often
+    /// this worker wrote last itself (its upload's fence confirmed the hold): then its
+    /// copy has the newer revision and no read is needed. Whatever a newer revision
+    /// says is safe to act on: one that no longer names this run never will again, and
+    /// one that does is checked by the next compare-and-set.
+    async fn newer(&self) -> Result<Option<(StoredJob, u64)>, ClusterError> {
+        match self.mirror.store.cached(&self.claim.id) {
+            Some(copy) if copy.1 > self.claim.revision => Ok(Some(copy)),
+            _ => self.mirror.store.load(&self.claim.id).await,
+        }
     }
 
     /// Whether this run still holds the job: the document names its claim and the
@@ -280,7 +293,7 @@ impl Run {
                 .await
             {
                 Ok(_) => return true,
-                Err(WriteError::Changed) => match store.load(&self.claim.id).await {
+                Err(WriteError::Changed) => match self.newer().await {
                     Ok(Some((_, revision))) if revision <= self.claim.revision => {
                         tokio::time::sleep(RETRY_AFTER).await;
                     }

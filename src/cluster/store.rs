@@ -52,6 +52,15 @@ pub(super) struct Modified<T> {
     pub(super) written: Option<Versioned>,
 }
 
+impl<T> Modified<T> {
+    /// Whether the decision stands only on a copy's document at `guessed`: it wrote
+    /// nothing, so no compare-and-set showed that revision to be current (a failed one
+    /// makes `modify_from` read the leader, whose revision differs).
+    pub(super) fn unconfirmed(&self, guessed: u64) -> bool {
+        self.written.is_none() && self.previous.as_ref().map(|(_, r)| *r) == Some(guessed)
+    }
+}
+
 impl StatusStore {
     pub(super) fn new(
         kv: kv::Store,
@@ -150,6 +159,26 @@ impl StatusStore {
     ) -> Result<Modified<T>, ClusterError> {
         let read = self.read(id).await?;
         self.modify_from(id, step, read, decide).await
+    }
+
+    /// [`modify`](Self::modify) starting from this worker's copy of the document
+    /// instead of a read, which saves the round trip when the copy is current; the
+    /// compare-and-set shows that it was. A decision to write nothing could come from a
+    /// copy that is behind, so it is made again on the leader's document.
+    pub(super) async fn modify_from_copy<T>(
+        &self,
+        id: &str,
+        step: &'static str,
+        mut decide: impl FnMut(Option<&StoredJob>) -> Result<(T, Option<StoredJob>), ClusterError>,
+    ) -> Result<Modified<T>, ClusterError> {
+        if let Some(guess) = self.cached(id) {
+            let guessed = guess.1;
+            let modified = self.modify_from(id, step, Some(guess), &mut decide).await?;
+            if !modified.unconfirmed(guessed) {
+                return Ok(modified);
+            }
+        }
+        self.modify(id, step, decide).await
     }
 
     /// [`modify`](Self::modify) starting from `read`, the document as the caller has

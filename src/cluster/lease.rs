@@ -130,25 +130,39 @@ impl Leases {
     }
 
     /// Writes this process's record again; recreates the bucket should it be gone.
-    async fn renew(&self) -> Result<(), ClusterError> {
+    /// Returns what the fleet view now shows of this worker.
+    async fn renew(&self) -> Result<WorkerRecord, ClusterError> {
+        let renewed_at = now_ms();
+        let worker = self.engine.describe(&self.identity);
         let record = Record {
             instance: self.instance.clone(),
-            renewed_at: now_ms(),
-            worker: Some(self.engine.describe(&self.identity)),
+            renewed_at,
+            worker: Some(worker.clone()),
         };
         let value = serde_json::to_vec(&record).expect("a lease serializes");
         let put = || self.kv.put(key(&self.worker_id), value.clone().into());
-        if put().await.is_ok() {
-            return Ok(());
+        if put().await.is_err() {
+            self.js
+                .get_or_create_stream(self.config.clone())
+                .await
+                .map_err(|e| ClusterError::nats("recreating the workers bucket", e))?;
+            put()
+                .await
+                .map_err(|e| ClusterError::nats("renewing this worker's lease", e))?;
         }
-        self.js
-            .get_or_create_stream(self.config.clone())
-            .await
-            .map_err(|e| ClusterError::nats("recreating the workers bucket", e))?;
-        put()
-            .await
-            .map(drop)
-            .map_err(|e| ClusterError::nats("renewing this worker's lease", e))
+        Ok(WorkerRecord {
+            last_seen_at: renewed_at,
+            ..worker
+        })
+    }
+
+    /// Puts this worker's own new record into the fleet as last read.
+    fn replace_own(&self, mine: WorkerRecord) {
+        let mut fleet = self.fleet.lock().unwrap_or_else(|e| e.into_inner());
+        match fleet.iter_mut().find(|w| w.worker_id == mine.worker_id) {
+            Some(entry) => *entry = mine,
+            None => fleet.push(mine),
+        }
     }
 
     /// Whether the process `instance` of worker `worker` holds a live lease.
@@ -199,7 +213,10 @@ impl Leases {
 
     /// Renews the lease every sixth of it, and whenever the record changes, until
     /// `abandon`; then gives it up, so the fleet need not wait out the lease of a
-    /// worker that stopped cleanly.
+    /// worker that stopped cleanly. The fleet is read again at each renewal by the
+    /// clock; a change of this worker's own (a job started or ended, at every job)
+    /// only writes its record, which would otherwise cost NATS a whole read of the
+    /// bucket per job.
     pub(super) fn keep(self: &Arc<Self>, tasks: &TaskTracker, abandon: CancellationToken) {
         let leases = Arc::clone(self);
         let mut paused = self.engine.pause().watch();
@@ -207,19 +224,24 @@ impl Leases {
             let mut tick = tokio::time::interval(renew_every(leases.lease));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tokio::select! {
+                let whole = tokio::select! {
                     () = abandon.cancelled() => break,
-                    _ = tick.tick() => {}
-                    () = leases.refresh.notified() => {}
+                    _ = tick.tick() => true,
+                    () = leases.refresh.notified() => false,
                     // The pause lives as long as the engine: this never fails.
-                    _ = paused.changed() => {}
+                    _ = paused.changed() => true,
+                };
+                match leases.renew().await {
+                    Ok(mine) => leases.replace_own(mine),
+                    Err(e) => tracing::warn!("this worker's lease was not renewed: {e}"),
                 }
-                if let Err(e) = leases.renew().await {
-                    tracing::warn!("this worker's lease was not renewed: {e}");
-                }
-                match leases.all().await {
-                    Ok(fleet) => *leases.fleet.lock().unwrap_or_else(|e| e.into_inner()) = fleet,
-                    Err(e) => tracing::debug!("reading the fleet's workers: {e}"),
+                if whole {
+                    match leases.all().await {
+                        Ok(fleet) => {
+                            *leases.fleet.lock().unwrap_or_else(|e| e.into_inner()) = fleet;
+                        }
+                        Err(e) => tracing::debug!("reading the fleet's workers: {e}"),
+                    }
                 }
             }
             if let Err(e) = leases.kv.delete(key(&leases.worker_id)).await {

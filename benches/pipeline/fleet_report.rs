@@ -40,11 +40,11 @@ pub fn table(cluster: Option<&Cluster>, standalone: Option<&Polling>) {
         c.fleet_start_ms.0, c.fleet_start_ms.1, c.standalone_start_ms.0, c.standalone_start_ms.1
     );
     println!(
-        "| dispatch, instant builder, 3 executors in all | {:.0} jobs/s | {:.0} jobs/s |",
+        "| dispatch, instant builder, 3 executors in all (median of BENCH_RUNS runs) | {:.0} jobs/s | {:.0} jobs/s |",
         c.dispatch.0, c.dispatch.1
     );
     println!(
-        "| blocking v1, instant builder, through a worker that does not run the job (p50) | {:.1} ms | {:.1} ms |",
+        "| blocking v1, instant builder, through a worker that does not run the job (p50; median of BENCH_RUNS runs) | {:.1} ms | {:.1} ms |",
         c.blocking_ms.0, c.blocking_ms.1
     );
     let r = &c.retained;

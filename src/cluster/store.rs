@@ -313,3 +313,40 @@ impl StatusStore {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> StoredJob {
+        serde_json::from_value(serde_json::json!({
+            "view": {
+                "id": "job-1", "architecture": "amd64", "imageKind": "ubuntu-iso",
+                "state": "queued", "attempt": 1, "createdAt": 1, "lastActivityAt": 1,
+                "logLines": 0,
+            },
+            "fingerprint": "f", "round": 1, "runs": 0, "seq": null,
+        }))
+        .unwrap()
+    }
+
+    fn modified(previous: Option<u64>, written: Option<u64>) -> Modified<()> {
+        Modified {
+            value: (),
+            previous: previous.map(|r| (doc(), r)),
+            written: written.map(|r| (doc(), r)),
+        }
+    }
+
+    #[test]
+    fn only_a_write_or_the_leaders_document_confirms_a_decision_made_on_the_copy() {
+        // Decided on the copy's revision 7 and wrote nothing: the copy may be behind.
+        assert!(modified(Some(7), None).unconfirmed(7));
+        // Wrote at 7: the compare-and-set showed 7 was current.
+        assert!(!modified(Some(7), Some(8)).unconfirmed(7));
+        // The compare-and-set at 7 failed, so the decision was made again on the
+        // leader's document (9, or none: deleted).
+        assert!(!modified(Some(9), None).unconfirmed(7));
+        assert!(!modified(None, None).unconfirmed(7));
+    }
+}
